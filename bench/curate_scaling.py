@@ -1,0 +1,216 @@
+"""How `finesift curate` scales, against the embedding floor and SemHash, in one run.
+
+For each size (10k and 100k generated rows; 1M with --full) it measures, each in a
+fresh process so Ray and model caches do not leak between them:
+
+- curate: wall time of `jobs.curate.run` (Ray start included), rows/s, and peak memory
+  (RSS summed over the driver and every Ray process it started, sampled every 0.2 s);
+- floor: the same input rows embedded by the same model in one plain process (model
+  load excluded), the least work any semantic curation must do;
+- SemHash (bench-only dependency `semhash`): self-deduplication of the same rows with
+  the same encoder, its time and the rows it removes.
+
+The ratio total/floor is the figure of merit (target <= 1.5 at 100k rows).
+
+    python bench/curate_scaling.py [--sizes 10000,100000] [--full] [--model default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def peak_rss_sampler(stop: threading.Event, result: dict) -> None:
+    """Sample the RSS of this process and all its descendants until stopped."""
+    import psutil
+
+    me = psutil.Process()
+    peak = 0
+    while not stop.is_set():
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # a process may exit between the two calls
+                total += proc.memory_info().rss
+        peak = max(peak, total)
+        stop.wait(0.2)
+    result["peak_rss_mb"] = round(peak / 2**20, 1)
+
+
+def measured(fn):
+    """Run fn() while sampling memory; return (seconds, peak MB, fn's result)."""
+    stop, mem = threading.Event(), {}
+    sampler = threading.Thread(target=peak_rss_sampler, args=(stop, mem), daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    return seconds, mem["peak_rss_mb"], out
+
+
+def child_curate(data: str, out: str, model: str) -> dict:
+    from jobs.config import load_config
+    from jobs.curate import run
+    from jobs.curate_config import CurateConfig
+
+    cfg = load_config(
+        CurateConfig, None, [f"embed.model={model}", "report=false"], inputs=(data,), out=out
+    )
+    seconds, peak, summary = measured(lambda: run(cfg))
+    removed = sum(
+        r["rows"]
+        for r in summary["by_reason"]
+        if r["reason"] in ("exact_duplicate", "near_duplicate", "semantic_duplicate")
+    )
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+        "stages": summary["seconds"],
+        "duplicates_removed": removed,
+        "rows": summary["input_rows"],
+    }
+
+
+def child_floor(data: str, model: str, batch_size: int = 128) -> dict:
+    texts = _texts(data)
+    from quality.embeddings import load_encoder
+
+    encoder = load_encoder(model, batch_size=batch_size)
+
+    def embed():
+        for i in range(0, len(texts), 4096):
+            encoder.encode(texts[i : i + 4096])
+
+    seconds, peak, _ = measured(embed)
+    return {"seconds": seconds, "peak_rss_mb": peak, "rows": len(texts)}
+
+
+def child_semhash(data: str, model: str, threshold: float) -> dict:
+    try:
+        from semhash import SemHash
+    except ImportError:
+        return {"skipped": "semhash is not installed (pip install semhash==0.5.0)"}
+    from quality.embeddings import load_encoder
+
+    texts = _texts(data)
+    encoder = load_encoder(model, batch_size=128)
+
+    class Adapter:  # SemHash passes extra keyword arguments to encode()
+        def encode(self, inputs, **_):
+            return encoder.encode(list(inputs))
+
+    def dedup():
+        index = SemHash.from_records(texts, model=Adapter())
+        return index.self_deduplicate(threshold=threshold)
+
+    seconds, peak, result = measured(dedup)
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+        "duplicates_removed": len(texts) - len(result.selected),
+        "threshold": threshold,
+    }
+
+
+def _texts(data: str) -> list[str]:
+    from quality.embeddings import embedding_text
+    from quality.readers import read_all
+
+    return [
+        embedding_text(r["prompt"], r["response"])
+        for r in read_all([data])
+        if r["status"] == "active"
+    ]
+
+
+def in_child(kind: str, *args: str) -> dict:
+    """Run one measurement in a fresh interpreter and parse its JSON line."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.pop("RAY_ADDRESS", None)  # a fresh local Ray per measurement
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--full", action="store_true", help="add 1,000,000 rows")
+    parser.add_argument("--model", default="default", help="embedder (default: bundled MiniLM)")
+    parser.add_argument("--semhash-threshold", type=float, default=0.95)
+    parser.add_argument("--no-semhash", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        fn = {"curate": child_curate, "floor": child_floor, "semhash": child_semhash}[kind]
+        if kind == "semhash":
+            rest[-1] = float(rest[-1])
+        print(json.dumps(fn(*rest)))
+        return
+
+    from quality.demo_data import generate, write_jsonl
+
+    sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.full else [])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            data = Path(tmp) / f"demo-{n}.jsonl"
+            write_jsonl(generate(n, seed=0), data)
+            print(f"== {n} rows", flush=True)
+            curate = in_child("curate", str(data), str(Path(tmp) / f"out-{n}"), args.model)
+            print(f"curate  {curate['seconds']:.1f}s  stages {curate['stages']}", flush=True)
+            floor = in_child("floor", str(data), args.model)
+            print(f"floor   {floor['seconds']:.1f}s  ({floor['rows']} rows embedded)", flush=True)
+            sem = (
+                {"skipped": "--no-semhash"}
+                if args.no_semhash
+                else in_child("semhash", str(data), args.model, str(args.semhash_threshold))
+            )
+            print(f"semhash {sem}", flush=True)
+            rows.append((n, curate, floor, sem))
+    print()
+    print(f"embedder: {args.model}; machine: {os.cpu_count()} cores")
+    print(
+        "| rows | curate s | rows/s | peak MB | floor s | total/floor | dups removed "
+        "| SemHash s | SemHash removed |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, c, f, s in rows:
+        print(
+            f"| {n:,} | {c['seconds']:.1f} | {n / c['seconds']:,.0f} | {c['peak_rss_mb']:,.0f} "
+            f"| {f['seconds']:.1f} | {c['seconds'] / f['seconds']:.2f} "
+            f"| {c['duplicates_removed']:,} | {s.get('seconds', float('nan')):.1f} "
+            f"| {s.get('duplicates_removed', '-')} |"
+        )
+    if len(rows) > 1:
+        (n0, c0, *_), (n1, c1, *_) = rows[0], rows[-1]
+        growth = (c1["seconds"] / c0["seconds"]) / (n1 / n0)
+        print(
+            f"time growth vs linear from {n0:,} to {n1:,} rows: {growth:.2f} (<= 1 is linear or "
+            "better)"
+        )
+
+
+if __name__ == "__main__":
+    main()

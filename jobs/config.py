@@ -1,0 +1,137 @@
+"""Loading job configs: frozen dataclass trees, filled from YAML and ``key=value`` overrides.
+
+Each job owns one dataclass tree (``CurateConfig``, ``TrainConfig``...). Its fields
+are the documented knobs; ``__post_init__`` checks them. This module only knows
+how to build such a tree from nested dicts, YAML files and dotted overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from quality.errors import FinesiftError
+
+T = TypeVar("T")
+
+
+class ConfigError(FinesiftError, ValueError):
+    """A config file, key or value a user wrote is wrong; the message says how to fix it."""
+
+
+def load_config(
+    cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), **fields: Any
+) -> T:
+    """Build ``cls`` from an optional YAML file, then ``key=value`` overrides, then fields.
+
+    Args:
+        cls: the job's top-level config dataclass.
+        path: a YAML file whose keys mirror the dataclass tree.
+        overrides: dotted assignments such as ``dedup.semantic_threshold=0.9``; values
+            are parsed as YAML scalars (``true``, ``3``, ``[a, b]``).
+        **fields: top-level values from CLI options, applied last when not None.
+
+    Raises:
+        ConfigError: on an unreadable file, an unknown key or a bad value.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = read_yaml(path)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"override {item!r} is not key=value; write e.g. dedup.fuzzy_threshold=0.8"
+            )
+        set_dotted(data, key.strip(), yaml.safe_load(value) if value.strip() else None)
+    for key, value in fields.items():
+        if value is not None:
+            data[key] = value
+    return from_dict(cls, data)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with a clear error for a missing or malformed file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of keys to values")
+    return data
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``key == "a.b"``, creating levels as needed."""
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key}: {part} is a value, not a section")
+    node[parts[-1]] = value
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Recursively build dataclass ``cls`` from ``data``, rejecting unknown keys."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+            f"known keys here: {', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {exc}") from exc
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Convert a YAML value to the field's declared type where that is unambiguous."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value or {}, where + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where) if len(inner) == 1 else value
+    if origin is tuple and isinstance(value, list | tuple):
+        return tuple(value)
+    if origin is dict and isinstance(value, Mapping):
+        return dict(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config tree as plain dicts and lists, for logging and ``finesift.json``."""
+    return dataclasses.asdict(cfg)
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise ConfigError(message) unless condition holds; used in ``__post_init__``."""
+    if not condition:
+        raise ConfigError(message)

@@ -1,0 +1,181 @@
+"""The config tree of ``finesift curate``. Every field is a knob users may set in YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jobs.config import check
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """How inputs are read and normalized."""
+
+    format: str | None = None
+    """Force one schema (alpaca, messages, sharegpt, prompt_completion); None detects per row."""
+    field_map: dict[str, str] = field(default_factory=dict)
+    """Rename input fields to the schema's names, e.g. {question: instruction, answer: output}."""
+    id_field: str = "id"
+    """Column holding a row id; rows without it get a stable content hash."""
+    timestamp_field: str = "timestamp"
+    """Column holding the row's date, used by filters.since."""
+    max_record_bytes: int = 200_000
+    """Rows larger than this are quarantined as too_large."""
+    chunk_bytes: int = 16_000_000
+    """JSONL files are split into byte ranges of this size, read in parallel."""
+
+    def __post_init__(self) -> None:
+        formats = (None, "alpaca", "messages", "sharegpt", "prompt_completion")
+        check(self.format in formats, f"read.format must be one of {formats[1:]} or unset")
+        check(self.max_record_bytes > 0, "read.max_record_bytes must be positive")
+        check(self.chunk_bytes >= 1024, "read.chunk_bytes must be at least 1024")
+
+
+@dataclass(frozen=True)
+class HeuristicsConfig:
+    """Rule-based quality scoring (quality/heuristics.py)."""
+
+    min_score: float = 0.5
+    """Rows scoring below this are dropped, with their worst failed rule as the reason."""
+    thresholds: dict[str, float] = field(default_factory=dict)
+    """Per-rule threshold overrides by rule name; see `finesift rules`."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """Per-rule penalty overrides by rule name (0 disables a rule)."""
+
+    def __post_init__(self) -> None:
+        check(0.0 <= self.min_score <= 1.0, "heuristics.min_score must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Sentence embeddings for semantic dedup, clustering and selection."""
+
+    model: str = "default"
+    """'default' (bundled all-MiniLM-L6-v2), 'hashing' (fast, no model), a Hub id or a directory."""
+    batch_size: int = 128
+    """Rows per encoder call; memory grows linearly."""
+    num_actors: int = 1
+    """Embedding actors in the Ray Data actor pool."""
+    num_gpus: float = 0.0
+    """GPUs per embedding actor; 0 runs on CPU."""
+    num_cpus: float = 0.0
+    """CPUs per embedding actor; 0 means all cores of a node divided by num_actors."""
+    max_length: int = 256
+    """Tokens per text the encoder sees; longer texts are truncated."""
+
+    def __post_init__(self) -> None:
+        check(self.batch_size > 0, "embed.batch_size must be positive")
+        check(self.num_actors > 0, "embed.num_actors must be positive")
+        check(self.num_gpus >= 0 and self.num_cpus >= 0, "embed.num_gpus/num_cpus must be >= 0")
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Exact, fuzzy (MinHash LSH) and semantic (SemDeDup) duplicate removal."""
+
+    exact: bool = True
+    """Drop rows equal after normalizing case, whitespace and punctuation."""
+    fuzzy: bool = True
+    """Drop near-duplicates by MinHash LSH over word shingles."""
+    fuzzy_threshold: float = 0.7
+    """Estimated Jaccard similarity above which two rows are near-duplicates."""
+    num_perm: int = 128
+    """MinHash permutations; cost grows linearly, estimates get tighter."""
+    shingle_size: int = 3
+    """Words per shingle."""
+    semantic: bool = True
+    """Drop semantic duplicates by embedding cosine similarity within k-means clusters."""
+    semantic_threshold: float = 0.95
+    """Cosine similarity above which two rows are semantic duplicates."""
+
+    def __post_init__(self) -> None:
+        check(0.0 < self.fuzzy_threshold <= 1.0, "dedup.fuzzy_threshold must be in (0, 1]")
+        check(0.0 < self.semantic_threshold <= 1.0, "dedup.semantic_threshold must be in (0, 1]")
+        check(self.num_perm >= 16, "dedup.num_perm must be at least 16")
+        check(self.shingle_size >= 1, "dedup.shingle_size must be at least 1")
+
+
+@dataclass(frozen=True)
+class ConflictConfig:
+    """Same instruction, different answers."""
+
+    enabled: bool = True
+    """Look for conflicting answers."""
+    agree_threshold: float = 0.6
+    """Answers whose word-shingle Jaccard similarity is at least this agree (near-duplicates);
+    below it they conflict."""
+
+    def __post_init__(self) -> None:
+        check(0.0 < self.agree_threshold <= 1.0, "conflicts.agree_threshold must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """k-means over embeddings: the unit of per-cluster work and of diversity."""
+
+    rows_per_cluster: int = 400
+    """k is the number of embedded rows divided by this; pairwise work grows with its square."""
+    max_clusters: int = 4096
+    """Upper bound on k."""
+    sample_size: int = 50_000
+    """k-means trains on a sample of at most this many rows."""
+    iterations: int = 20
+    """k-means iterations."""
+
+    def __post_init__(self) -> None:
+        check(self.rows_per_cluster >= 2, "clusters.rows_per_cluster must be at least 2")
+        check(self.sample_size >= 1, "clusters.sample_size must be positive")
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Optional filters: staleness and distance from a trusted reference set."""
+
+    since: str | None = None
+    """ISO date; rows with an older timestamp are dropped as stale. Rows without one are kept."""
+    reference: str | None = None
+    """A small trusted dataset (any supported format); rows far from it are off_distribution."""
+    reference_min_similarity: float = 0.3
+    """Rows whose best cosine similarity to the reference set is below this are dropped."""
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Diverse, high-quality selection under a budget."""
+
+    budget: int = 500
+    """Rows to select."""
+    min_distance: float = 0.1
+    """DEITA-style threshold: a pick's cosine distance to every earlier pick of its cluster."""
+    quota: str = "sqrt"
+    """Per-cluster quota: 'sqrt' (proportional to sqrt of cluster size, favours small clusters)
+    or 'proportional'."""
+
+    def __post_init__(self) -> None:
+        check(self.budget > 0, "selection.budget must be positive (--budget N)")
+        check(0.0 <= self.min_distance < 2.0, "selection.min_distance must be in [0, 2)")
+        check(
+            self.quota in ("sqrt", "proportional"), "selection.quota must be sqrt or proportional"
+        )
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    """Everything ``finesift curate`` does; see configs/curate.yaml for a commented copy."""
+
+    inputs: tuple[str, ...] = ()
+    """Files or directories to read."""
+    out: str = "runs/curate"
+    """Output directory (created)."""
+    seed: int = 0
+    """Seed for sampling, k-means and the random baseline."""
+    read: ReadConfig = field(default_factory=ReadConfig)
+    heuristics: HeuristicsConfig = field(default_factory=HeuristicsConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    conflicts: ConflictConfig = field(default_factory=ConflictConfig)
+    clusters: ClusterConfig = field(default_factory=ClusterConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    selection: SelectConfig = field(default_factory=SelectConfig)
+    report: bool = True
+    """Write report.html next to the outputs."""

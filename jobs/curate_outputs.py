@@ -1,0 +1,147 @@
+"""Writing what curation decided: the ledger, the selection, the quarantine and a summary.
+
+Everything streams batch by batch from the Ray dataset into single files, so the
+driver holds one batch at a time however large the input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from jobs.config import to_dict
+from quality import schema
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("kept_instead", pa.string()),
+        ("quality", pa.float64()),
+        ("failed_rules", pa.list_(pa.string())),
+        ("cluster", pa.int64()),
+        ("timestamp", pa.string()),
+        ("prompt", pa.string()),
+        ("response", pa.string()),
+        ("extras", pa.string()),
+    ]
+)
+
+
+def write_outputs(
+    ledger,
+    out: Path,
+    *,
+    clock_seconds: dict[str, float],
+    coverage: dict[str, Any],
+    cfg,
+    input_files: list[str],
+) -> dict[str, Any]:
+    """Stream the ledger dataset into ledger.parquet, selected.jsonl and quarantine.jsonl.
+
+    Returns:
+        The summary, also written to summary.json and printed as a table.
+    """
+    by_status: Counter[str] = Counter()
+    by_reason: Counter[tuple[str, str]] = Counter()
+    with (
+        pq.ParquetWriter(out / "ledger.parquet", LEDGER_SCHEMA) as ledger_file,
+        open(out / "selected.jsonl", "w", encoding="utf-8") as selected_file,
+        open(out / "quarantine.jsonl", "w", encoding="utf-8") as quarantine_file,
+    ):
+        for batch in ledger.iter_batches(batch_size=10_000, batch_format="pyarrow"):
+            if batch.num_rows == 0:
+                continue
+            ledger_file.write_table(_ledger_table(batch))
+            for row in batch.to_pylist():
+                by_status[row["status"]] += 1
+                by_reason[(row["status"], row["reason"] or "")] += 1
+                if row["status"] == schema.SELECTED:
+                    selected_file.write(json.dumps(_training_record(row), ensure_ascii=False))
+                    selected_file.write("\n")
+                elif row["status"] == schema.QUARANTINED:
+                    quarantine_file.write(json.dumps(_quarantine_record(row), ensure_ascii=False))
+                    quarantine_file.write("\n")
+    summary = {
+        "input_files": input_files,
+        "input_rows": sum(by_status.values()),
+        "by_status": {s: by_status.get(s, 0) for s in schema.FINAL_STATUSES},
+        "by_reason": [
+            {"status": s, "reason": r, "rows": n}
+            for (s, r), n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "coverage": coverage,
+        "seconds": clock_seconds,
+        "outputs": {
+            name: str(out / name)
+            for name in ("selected.jsonl", "ledger.parquet", "quarantine.jsonl", "summary.json")
+        },
+        "config": to_dict(cfg),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def _ledger_table(batch: pa.Table) -> pa.Table:
+    rules = [r.split(",") if r else [] for r in batch["failed_rules"].to_pylist()]
+    columns = {name: batch[name] for name in LEDGER_SCHEMA.names if name != "failed_rules"}
+    columns["failed_rules"] = pa.array(rules, type=pa.list_(pa.string()))
+    return pa.table({name: columns[name] for name in LEDGER_SCHEMA.names}, schema=LEDGER_SCHEMA)
+
+
+def _training_record(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "messages": json.loads(row["messages"]),
+        "source": row["source"],
+        "quality": row["quality"],
+        "cluster": row["cluster"],
+    }
+
+
+def _quarantine_record(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "source": row["source"],
+        "reason": row["reason"],
+        "detail": row["detail"],
+        "raw": row["raw"],
+    }
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    """The summary as rich tables: rows by status and reason, coverage, time per stage."""
+    console = console or Console()
+    table = Table(title=f"finesift curate: {summary['input_rows']} input rows")
+    table.add_column("status")
+    table.add_column("reason")
+    table.add_column("rows", justify="right")
+    for item in summary["by_reason"]:
+        table.add_row(item["status"], item["reason"] or "-", str(item["rows"]))
+    console.print(table)
+    counts = summary["by_status"]
+    console.print(
+        " + ".join(f"{counts[s]} {s}" for s in schema.FINAL_STATUSES)
+        + f" = {sum(counts.values())} rows"
+    )
+    cov = summary.get("coverage") or {}
+    if cov:
+        console.print(
+            f"coverage (mean cosine distance from each of {cov['survivors']} survivors to its "
+            f"nearest pick, lower is better): selected {cov['selected']:.4f}, "
+            f"random pick of the same size {cov['random']:.4f}"
+        )
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in summary["seconds"].items())
+    console.print(f"time: {stages}")
+    console.print(f"outputs: {Path(summary['outputs']['selected.jsonl']).parent}")

