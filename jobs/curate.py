@@ -18,6 +18,7 @@ Rows decided at a stage leave the active stream and are unioned back for the led
 from __future__ import annotations
 
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from jobs.curate_config import CurateConfig
 from quality import schema
 
 console = Console(stderr=True)
+MAP_ROWS = 5_000  # rows drawn on the report's 2-D embedding map
 
 
 class StageClock:
@@ -65,6 +67,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     init_ray()
     clock = StageClock()
     decided = []
+    embedding_map: dict = {}
 
     with clock.stage("read"):
         chunks = plan_chunks(files, cfg.read.chunk_bytes)
@@ -82,7 +85,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
         )
         rows = rows.map_batches(
             ops.score_rows,
-            batch_format="numpy",
+            batch_format="pyarrow",
             batch_size=2_000,
             fn_kwargs=dict(
                 thresholds=cfg.heuristics.thresholds,
@@ -97,10 +100,10 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     with clock.stage("instructions"):
         if cfg.dedup.exact or cfg.conflicts.enabled:
             active = (
-                active.groupby("instruction_key")
+                active.groupby("instruction_key", num_partitions=_partitions(rows.count()))
                 .map_groups(
                     ops.resolve_instruction_group,
-                    batch_format="numpy",
+                    batch_format="pyarrow",
                     fn_kwargs=dict(
                         exact=cfg.dedup.exact,
                         conflicts=cfg.conflicts.enabled,
@@ -119,11 +122,11 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
         embedded = _embed(active, cfg) if n_active else active
     with clock.stage("cluster"):
         if n_active:
-            centroids = _train_kmeans(embedded, n_active, cfg)
+            centroids, embedding_map = _train_kmeans(embedded, n_active, cfg)
             reference = _reference_vectors(cfg)
             embedded = embedded.map_batches(
                 ops.assign_rows,
-                batch_format="numpy",
+                batch_format="pyarrow",
                 fn_kwargs=dict(
                     centroids=centroids,
                     reference=reference,
@@ -136,10 +139,10 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     with clock.stage("dedup"):
         if n_active and (cfg.dedup.fuzzy or cfg.dedup.semantic):
             active = (
-                active.groupby("cluster")
+                active.groupby("cluster", num_partitions=_partitions(n_active))
                 .map_groups(
                     ops.dedup_cluster,
-                    batch_format="numpy",
+                    batch_format="pyarrow",
                     fn_kwargs=dict(
                         fuzzy=cfg.dedup.fuzzy,
                         fuzzy_threshold=cfg.dedup.fuzzy_threshold,
@@ -162,9 +165,40 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
         pieces = [d.map_batches(ops.to_row_schema, batch_format="pyarrow") for d in decided]
         ledger = pieces[0].union(*pieces[1:])
         summary = write_outputs(
-            ledger, out, clock_seconds=clock.seconds, coverage=coverage, cfg=cfg, input_files=files
+            ledger,
+            out,
+            clock_seconds=clock.seconds,
+            coverage=coverage,
+            cfg=cfg,
+            input_files=files,
+            embedding_map=embedding_map,
         )
+    if cfg.report:
+        summary["report"] = _write_report(out)
     return summary
+
+
+def _write_report(out: Path) -> str | None:
+    """report.html beside the outputs; a failed report never fails the curation run."""
+    try:
+        from jobs.report import write_report
+
+        return str(write_report(out))
+    except Exception as exc:  # noqa: BLE001 - the data outputs are already written
+        console.print(f"[yellow]warning:[/] report.html not written: {exc}")
+        return None
+
+
+def _partitions(n_rows: int) -> int:
+    """Shuffle partitions for a groupby: ~50k rows each, at most two per cluster CPU.
+
+    Ray Data's default (200 partitions, each with an aggregator) costs more than the
+    work itself on small inputs and small machines.
+    """
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(2 * cpus, n_rows // 50_000 + 1))
 
 
 def _split(ds):
@@ -189,7 +223,7 @@ def _embed(active, cfg: CurateConfig):
     return active.map_batches(
         ops.Embedder,
         batch_size=cfg.embed.batch_size,
-        batch_format="numpy",
+        batch_format="pyarrow",
         compute=ActorPoolStrategy(size=cfg.embed.num_actors),
         fn_constructor_kwargs=dict(
             model=cfg.embed.model,
@@ -203,9 +237,13 @@ def _embed(active, cfg: CurateConfig):
     ).materialize()
 
 
-def _train_kmeans(embedded, n_rows: int, cfg: CurateConfig) -> np.ndarray:
-    """Spherical k-means on a bounded sample of the embeddings."""
-    from quality.clustering import choose_k, train_kmeans
+def _train_kmeans(embedded, n_rows: int, cfg: CurateConfig) -> tuple[np.ndarray, dict]:
+    """Spherical k-means on a bounded sample; also a 2-D map of part of that sample.
+
+    Returns:
+        The centroids, and {"id", "x", "y", "cluster"} lists for at most MAP_ROWS rows.
+    """
+    from quality.clustering import assign_clusters, choose_k, train_kmeans
 
     k = choose_k(
         n_rows,
@@ -213,17 +251,36 @@ def _train_kmeans(embedded, n_rows: int, cfg: CurateConfig) -> np.ndarray:
         max_clusters=cfg.clusters.max_clusters,
     )
     fraction = min(1.0, cfg.clusters.sample_size / n_rows)
-    sample = embedded.select_columns(["embedding"])
+    sample = embedded.select_columns(["id", "embedding"])
     if fraction < 1.0:
         sample = sample.random_sample(fraction, seed=cfg.seed)
-    vectors = [
-        np.asarray(b["embedding"], dtype=np.float32)
-        for b in sample.iter_batches(batch_size=8192, batch_format="numpy")
-    ]
+    ids, vectors = [], []
+    for batch in sample.iter_batches(batch_size=8192, batch_format="pyarrow"):
+        ids.extend(batch["id"].to_pylist())
+        vectors.append(ops.vectors_of(batch))
     stacked = np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32)
-    return train_kmeans(
+    centroids = train_kmeans(
         stacked, min(k, max(1, len(stacked))), iterations=cfg.clusters.iterations, seed=cfg.seed
     )
+    shown = stacked[:MAP_ROWS]
+    xy = _pca_2d(shown)
+    rows_map = {
+        "id": ids[:MAP_ROWS],
+        "x": xy[:, 0].tolist(),
+        "y": xy[:, 1].tolist(),
+        "cluster": assign_clusters(shown, centroids).tolist(),
+    }
+    return centroids, rows_map
+
+
+def _pca_2d(vectors: np.ndarray) -> np.ndarray:
+    """First two principal components, for the report's map of the embedding space."""
+    if len(vectors) < 2:
+        return np.zeros((len(vectors), 2), dtype=np.float32)
+    centered = vectors - vectors.mean(axis=0)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    xy = centered @ vt[:2].T
+    return xy if xy.shape[1] == 2 else np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
 
 
 def _reference_vectors(cfg: CurateConfig) -> np.ndarray | None:
@@ -252,18 +309,19 @@ def _select(survivors, cfg: CurateConfig):
     """Per-cluster quotas, diverse picks, and the coverage figure beside a random pick."""
     from quality.selection import cluster_quotas
 
-    counts = {
-        int(r["cluster"]): int(r["count()"])
-        for r in survivors.groupby("cluster").count().take_all()
-    }
+    counts: Counter[int] = Counter()  # streams one int per row; no shuffle needed
+    for batch in survivors.select_columns(["cluster"]).iter_batches(
+        batch_size=65_536, batch_format="numpy"
+    ):
+        counts.update(batch["cluster"].tolist())
     if not counts:
         return survivors, {}
     quotas = cluster_quotas(counts, cfg.selection.budget, strategy=cfg.selection.quota)
     selected = (
-        survivors.groupby("cluster")
+        survivors.groupby("cluster", num_partitions=_partitions(sum(counts.values())))
         .map_groups(
             ops.select_cluster,
-            batch_format="numpy",
+            batch_format="pyarrow",
             fn_kwargs=dict(quotas=quotas, min_distance=cfg.selection.min_distance),
         )
         .materialize()
@@ -272,40 +330,62 @@ def _select(survivors, cfg: CurateConfig):
 
 
 def _coverage(selected, n_picks: int, seed: int) -> dict[str, float]:
-    """Mean cosine distance from each survivor to its nearest pick: ours vs random."""
+    """Mean cosine distance from each survivor to its nearest pick: ours vs random.
+
+    The random baseline takes the ``n_picks`` survivors with the smallest hash-derived
+    random keys; only the picks and a small oversample of candidates reach the driver.
+    """
     import pyarrow.compute as pc
 
-    picks = selected.filter(expr=f"status == '{schema.SELECTED}'").select_columns(["embedding"])
-    pick_vectors = _stack(picks)
-    random_rows = (
-        selected.map_batches(ops.random_key, batch_format="numpy", fn_kwargs=dict(seed=seed))
-        .sort("random_key")
-        .limit(n_picks)
-        .select_columns(["embedding"])
+    survivors = selected.count()
+    keep_below = min(1.0, (2 * n_picks + 64) / max(survivors, 1))
+    candidates = selected.map_batches(
+        ops.coverage_candidates,
+        batch_format="pyarrow",
+        fn_kwargs=dict(seed=seed, keep_below=keep_below),
     )
-    random_vectors = _stack(random_rows)
+    picks, randoms = [], []
+    for batch in candidates.iter_batches(batch_size=4096, batch_format="pyarrow"):
+        if batch.num_rows == 0:
+            continue
+        vectors = ops.vectors_of(batch)
+        chosen = np.asarray(batch["chosen"].to_pylist(), dtype=bool)
+        picks.append(vectors[chosen])
+        randoms.append((np.asarray(batch["random_key"].to_pylist()), vectors))
+    pick_vectors = np.concatenate(picks) if picks else np.zeros((0, 1), np.float32)
+    keys = np.concatenate([k for k, _ in randoms]) if randoms else np.zeros(0)
+    pool = np.concatenate([v for _, v in randoms]) if randoms else np.zeros((0, 1), np.float32)
+    random_vectors = pool[np.argsort(keys, kind="stable")[:n_picks]]
     distances = selected.map_batches(
         ops.pick_distances,
-        batch_format="numpy",
+        batch_format="pyarrow",
         fn_kwargs=dict(picks=pick_vectors, random_picks=random_vectors),
     )
-    total, count, total_random = 0.0, 0, 0.0
+    total, total_random = 0.0, 0.0
     for batch in distances.iter_batches(batch_size=8192, batch_format="pyarrow"):
         total += pc.sum(batch["to_selected"]).as_py() or 0.0
         total_random += pc.sum(batch["to_random"]).as_py() or 0.0
-        count += batch.num_rows
-    count = max(count, 1)
+    count = max(survivors, 1)
     return {
         "selected": round(total / count, 4),
         "random": round(total_random / count, 4),
         "picks": int(len(pick_vectors)),
-        "survivors": count,
+        "random_picks": int(len(random_vectors)),
+        "survivors": survivors,
     }
 
 
 def _stack(ds) -> np.ndarray:
     parts = [
-        np.asarray(b["embedding"], dtype=np.float32)
-        for b in ds.iter_batches(batch_size=4096, batch_format="numpy")
+        ops.vectors_of(b)
+        for b in ds.iter_batches(batch_size=4096, batch_format="pyarrow")
+        if b.num_rows
     ]
     return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+
+
+if __name__ == "__main__":  # `python -m jobs.curate IN... --out DIR`, as Ray jobs run it
+    from jobs.cli import run_main
+    from jobs.curate_cli import curate_command
+
+    run_main(curate_command)

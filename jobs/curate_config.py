@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.config import check
+from jobs.config import ConfigError, check
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,19 @@ class FilterConfig:
     """A small trusted dataset (any supported format); rows far from it are off_distribution."""
     reference_min_similarity: float = 0.3
     """Rows whose best cosine similarity to the reference set is below this are dropped."""
+
+    def __post_init__(self) -> None:
+        if self.since is not None:
+            from quality.filters import parse_since
+
+            try:
+                parse_since(str(self.since))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        check(
+            -1.0 <= self.reference_min_similarity <= 1.0,
+            "filters.reference_min_similarity must be in [-1, 1]",
+        )
 
 
 @dataclass(frozen=True)

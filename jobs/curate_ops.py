@@ -40,11 +40,10 @@ ROW_SCHEMA = pa.schema(
     ]
 )
 
-Batch = dict[str, np.ndarray]
 ROWS_PER_BLOCK = 5_000
 
 
-def read_chunk_blocks(chunk: Batch, **read_kwargs: Any) -> Iterator[pa.Table]:
+def read_chunk_blocks(chunk: dict[str, np.ndarray], **read_kwargs: Any) -> Iterator[pa.Table]:
     """Read one planned chunk (a batch of size 1) and yield blocks of canonical rows."""
     from quality.readers import read_chunk
 
@@ -71,14 +70,70 @@ def _canonical(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+class Verdicts:
+    """The writable columns of one block or group as Python lists, and back to Arrow.
+
+    Stages read a pyarrow table, record drops here, and return ``table()``: every
+    column keeps its declared type whatever the block holds (Ray would otherwise
+    guess types from all-null columns and fail to merge blocks).
+    """
+
+    WRITABLE = (
+        "status",
+        "reason",
+        "detail",
+        "duplicate_of",
+        "kept_instead",
+        "quality",
+        "failed_rules",
+        "cluster",
+    )
+
+    def __init__(self, table: pa.Table) -> None:
+        self.source = table
+        self.columns = {name: table[name].to_pylist() for name in self.WRITABLE}
+
+    def __len__(self) -> int:
+        return self.source.num_rows
+
+    def drop(
+        self,
+        i: int,
+        reason: str,
+        detail: str,
+        *,
+        duplicate_of: str | None = None,
+        kept_instead: str | None = None,
+    ) -> None:
+        self.columns["status"][i] = schema.DROPPED
+        self.columns["reason"][i] = reason
+        self.columns["detail"][i] = detail
+        if duplicate_of is not None:
+            self.columns["duplicate_of"][i] = str(duplicate_of)
+        if kept_instead is not None:
+            self.columns["kept_instead"][i] = str(kept_instead)
+
+    def table(self, **extra: pa.Array) -> pa.Table:
+        out = self.source
+        for name, values in self.columns.items():
+            array = pa.array(values, type=ROW_SCHEMA.field(name).type)
+            out = out.set_column(out.schema.get_field_index(name), name, array)
+        for name, array in extra.items():
+            if name in out.column_names:
+                out = out.set_column(out.schema.get_field_index(name), name, array)
+            else:
+                out = out.append_column(name, array)
+        return out
+
+
 def score_rows(
-    batch: Batch,
+    batch: pa.Table,
     *,
     thresholds: Mapping[str, float],
     weights: Mapping[str, float],
     min_score: float,
     since: str | None,
-) -> Batch:
+) -> pa.Table:
     """Quality-score the active rows of a batch; drop low scorers and stale rows.
 
     Also adds the grouping keys used by the exact-duplicate and conflict stages.
@@ -87,68 +142,73 @@ def score_rows(
     from quality.heuristics import evaluate_batch
     from quality.text import exact_key, instruction_key
 
-    batch = _writable(batch)
-    n = len(batch["id"])
-    batch["exact_key"] = np.full(n, None, dtype=object)
-    batch["instruction_key"] = np.full(n, None, dtype=object)
-    active = np.flatnonzero(batch["status"] == schema.ACTIVE)
-    if len(active) == 0:
-        return batch
-    prompts = [batch["prompt"][i] for i in active]
-    responses = [batch["response"][i] for i in active]
-    scores, failed, reasons = evaluate_batch(
-        prompts, responses, thresholds=thresholds or None, weights=weights or None
-    )
-    for j, i in enumerate(active):
-        batch["quality"][i] = float(scores[j])
-        batch["failed_rules"][i] = ",".join(failed[j])
-        batch["exact_key"][i] = exact_key(prompts[j], responses[j])
-        batch["instruction_key"][i] = instruction_key(prompts[j])
-        if scores[j] < min_score:
-            _drop(
-                batch,
-                i,
-                reasons[j] or "low_quality",
-                f"quality {scores[j]:.2f} < heuristics.min_score {min_score}; "
-                f"failed: {', '.join(failed[j]) or 'none'}",
-            )
+    v = Verdicts(batch)
+    n = len(v)
+    exact_keys: list[str | None] = [None] * n
+    instruction_keys: list[str | None] = [None] * n
+    active = [i for i in range(n) if v.columns["status"][i] == schema.ACTIVE]
+    prompts_all, responses_all = batch["prompt"].to_pylist(), batch["response"].to_pylist()
+    prompts = [prompts_all[i] for i in active]
+    responses = [responses_all[i] for i in active]
+    if active:
+        scores, failed, reasons = evaluate_batch(
+            prompts, responses, thresholds=thresholds or None, weights=weights or None
+        )
+        for j, i in enumerate(active):
+            v.columns["quality"][i] = float(scores[j])
+            v.columns["failed_rules"][i] = ",".join(failed[j])
+            exact_keys[i] = exact_key(prompts[j], responses[j])
+            instruction_keys[i] = instruction_key(prompts[j])
+            if scores[j] < min_score:
+                v.drop(
+                    i,
+                    reasons[j] or "low_quality",
+                    f"quality {scores[j]:.2f} < heuristics.min_score {min_score}; "
+                    f"failed: {', '.join(failed[j]) or 'none'}",
+                )
     if since is not None:
         cutoff = parse_since(since)
-        still = np.flatnonzero(batch["status"] == schema.ACTIVE)
-        stale = is_stale([batch["timestamp"][i] for i in still], cutoff)
-        for i in still[stale]:
-            _drop(batch, i, "stale", f"timestamp {batch['timestamp'][i]} is before {since}")
-    return batch
+        timestamps = batch["timestamp"].to_pylist()
+        still = [i for i in range(n) if v.columns["status"][i] == schema.ACTIVE]
+        stale = is_stale([timestamps[i] for i in still], cutoff)
+        for i, old in zip(still, stale, strict=True):
+            if old:
+                v.drop(i, "stale", f"timestamp {timestamps[i]} is before filters.since {since}")
+    return v.table(
+        exact_key=pa.array(exact_keys, pa.string()),
+        instruction_key=pa.array(instruction_keys, pa.string()),
+    )
 
 
 def resolve_instruction_group(
-    group: Batch, *, exact: bool, conflicts: bool, agree_threshold: float, shingle_size: int
-) -> Batch:
+    group: pa.Table, *, exact: bool, conflicts: bool, agree_threshold: float, shingle_size: int
+) -> pa.Table:
     """One group of rows sharing a normalized instruction: exact duplicates, then conflicts."""
     from quality.conflicts import resolve_instruction_group as resolve
     from quality.dedup import exact_dedup
 
-    n = len(group["id"])
+    v = Verdicts(group)
+    n = len(v)
     if n < 2:
-        return group
-    group = _writable(group)
-    ids, scores = group["id"], group["quality"].astype(float)
+        return v.table()
+    ids = group["id"].to_pylist()
+    scores = np.asarray(v.columns["quality"], dtype=float)
     alive = np.arange(n)
     if exact:
-        dup_of = exact_dedup(list(group["exact_key"]), scores, list(ids))
+        dup_of = exact_dedup(group["exact_key"].to_pylist(), scores, ids)
         for i in np.flatnonzero(dup_of >= 0):
-            _drop(
-                group,
-                i,
+            v.drop(
+                int(i),
                 "exact_duplicate",
                 "same text after normalization",
                 duplicate_of=ids[dup_of[i]],
             )
         alive = np.flatnonzero(dup_of < 0)
     if conflicts and len(alive) > 1:
+        responses = group["response"].to_pylist()
         sub_ids = [ids[i] for i in alive]
         dup_of, conflict_with = resolve(
-            [group["response"][i] for i in alive],
+            [responses[i] for i in alive],
             scores[alive],
             sub_ids,
             agree_threshold=agree_threshold,
@@ -156,22 +216,20 @@ def resolve_instruction_group(
         )
         for j, i in enumerate(alive):
             if dup_of[j] >= 0:
-                _drop(
-                    group,
-                    i,
+                v.drop(
+                    int(i),
                     "near_duplicate",
                     "same instruction, an answer that agrees",
                     duplicate_of=sub_ids[dup_of[j]],
                 )
             elif conflict_with[j] >= 0:
-                _drop(
-                    group,
-                    i,
+                v.drop(
+                    int(i),
                     "conflict",
                     "same instruction, a different answer",
                     kept_instead=sub_ids[conflict_with[j]],
                 )
-    return group
+    return v.table()
 
 
 class Embedder:
@@ -192,46 +250,55 @@ class Embedder:
             model, device=device, batch_size=batch_size, max_length=max_length
         )
 
-    def __call__(self, batch: Batch) -> Batch:
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from ray.data.extensions import ArrowTensorArray
+
         from quality.embeddings import embedding_text
 
         texts = [
-            embedding_text(p, r) for p, r in zip(batch["prompt"], batch["response"], strict=True)
+            embedding_text(p, r)
+            for p, r in zip(batch["prompt"].to_pylist(), batch["response"].to_pylist(), strict=True)
         ]
-        batch = dict(batch)
-        batch["embedding"] = np.asarray(self.encoder.encode(texts), dtype=np.float32)
-        return batch
+        vectors = np.asarray(self.encoder.encode(texts), dtype=np.float32)
+        return batch.append_column("embedding", ArrowTensorArray.from_numpy(vectors))
+
+
+def vectors_of(table: pa.Table) -> np.ndarray:
+    """The ``embedding`` column as a float32 (n, d) array."""
+    if table.num_rows == 0:
+        return np.zeros((0, 1), dtype=np.float32)
+    column = table["embedding"].combine_chunks()
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float32)
 
 
 def assign_rows(
-    batch: Batch,
+    batch: pa.Table,
     *,
     centroids: np.ndarray,
     reference: np.ndarray | None,
     reference_min_similarity: float,
-) -> Batch:
+) -> pa.Table:
     """Nearest k-means centroid per row, and the off-distribution filter when configured."""
     from quality.clustering import assign_clusters
     from quality.filters import reference_similarity
 
-    batch = _writable(batch)
-    vectors = np.asarray(batch["embedding"], dtype=np.float32)
-    batch["cluster"] = assign_clusters(vectors, centroids).astype(np.int64)
+    v = Verdicts(batch)
+    vectors = vectors_of(batch)
+    v.columns["cluster"] = [int(c) for c in assign_clusters(vectors, centroids)]
     if reference is not None:
         sims = reference_similarity(vectors, reference)
         for i in np.flatnonzero(sims < reference_min_similarity):
-            _drop(
-                batch,
-                i,
+            v.drop(
+                int(i),
                 "off_distribution",
                 f"best similarity to the reference set {sims[i]:.2f} < "
                 f"filters.reference_min_similarity {reference_min_similarity}",
             )
-    return batch
+    return v.table()
 
 
 def dedup_cluster(
-    group: Batch,
+    group: pa.Table,
     *,
     fuzzy: bool,
     fuzzy_threshold: float,
@@ -239,93 +306,109 @@ def dedup_cluster(
     shingle_size: int,
     semantic: bool,
     semantic_threshold: float,
-) -> Batch:
+) -> pa.Table:
     """One k-means cluster: MinHash LSH near-duplicates, then SemDeDup."""
-    from quality.dedup import fuzzy_dedup, minhash_signatures, semantic_dedup
+    from quality.dedup import estimated_jaccard, fuzzy_dedup, minhash_signatures, semantic_dedup
 
-    n = len(group["id"])
+    v = Verdicts(group)
+    n = len(v)
     if n < 2:
-        return group
-    group = _writable(group)
-    ids, scores = list(group["id"]), group["quality"].astype(float)
+        return v.table()
+    ids = group["id"].to_pylist()
+    scores = np.asarray(v.columns["quality"], dtype=float)
     alive = np.arange(n)
     if fuzzy:
-        texts = [f"{p}\n{r}" for p, r in zip(group["prompt"], group["response"], strict=True)]
+        texts = [
+            f"{p}\n{r}"
+            for p, r in zip(group["prompt"].to_pylist(), group["response"].to_pylist(), strict=True)
+        ]
         signatures = minhash_signatures(texts, num_perm=num_perm, shingle_size=shingle_size)
         dup_of = fuzzy_dedup(signatures, scores, ids, threshold=fuzzy_threshold, num_perm=num_perm)
         for i in np.flatnonzero(dup_of >= 0):
-            _drop(
-                group,
-                i,
+            similarity = estimated_jaccard(signatures[i], signatures[dup_of[i]])
+            v.drop(
+                int(i),
                 "near_duplicate",
-                f"MinHash Jaccard >= dedup.fuzzy_threshold {fuzzy_threshold}",
+                f"MinHash Jaccard {similarity:.2f} >= dedup.fuzzy_threshold {fuzzy_threshold}",
                 duplicate_of=ids[dup_of[i]],
             )
         alive = np.flatnonzero(dup_of < 0)
     if semantic and len(alive) > 1:
-        vectors = np.asarray(group["embedding"], dtype=np.float32)[alive]
+        vectors = vectors_of(group)[alive]
         sub_ids = [ids[i] for i in alive]
         dup_of = semantic_dedup(vectors, scores[alive], sub_ids, threshold=semantic_threshold)
         for j in np.flatnonzero(dup_of >= 0):
-            _drop(
-                group,
-                alive[j],
+            cosine = float(vectors[j] @ vectors[dup_of[j]])
+            v.drop(
+                int(alive[j]),
                 "semantic_duplicate",
-                f"cosine similarity >= dedup.semantic_threshold {semantic_threshold}",
+                f"cosine similarity {cosine:.3f} >= dedup.semantic_threshold {semantic_threshold}",
                 duplicate_of=sub_ids[dup_of[j]],
             )
-    return group
+    return v.table()
 
 
-def select_cluster(group: Batch, *, quotas: Mapping[int, int], min_distance: float) -> Batch:
+def select_cluster(group: pa.Table, *, quotas: Mapping[int, int], min_distance: float) -> pa.Table:
     """One cluster's survivors: pick its quota of diverse, high-quality rows."""
     from quality.selection import select_diverse
 
-    group = _writable(group)
-    n = len(group["id"])
-    quota = int(quotas.get(int(group["cluster"][0]), 0))
-    picks = np.array([], dtype=np.int64)
+    v = Verdicts(group)
+    n = len(v)
+    if n == 0:
+        return v.table()
+    cluster = int(v.columns["cluster"][0])
+    quota = int(quotas.get(cluster, 0))
+    picks: set[int] = set()
     if quota > 0:
-        vectors = np.asarray(group["embedding"], dtype=np.float32)
-        picks = select_diverse(
-            vectors, group["quality"].astype(float), quota, min_distance=min_distance
-        )
-    chosen = np.zeros(n, dtype=bool)
-    chosen[picks] = True
+        scores = np.asarray(v.columns["quality"], dtype=float)
+        picks = {
+            int(i)
+            for i in select_diverse(vectors_of(group), scores, quota, min_distance=min_distance)
+        }
     for i in range(n):
-        if chosen[i]:
-            group["status"][i] = schema.SELECTED
+        if i in picks:
+            v.columns["status"][i] = schema.SELECTED
         else:
-            _drop(
-                group,
+            v.drop(
                 i,
                 "not_selected",
-                f"cluster {group['cluster'][i]} quota of {quota} filled by better or "
-                "more diverse rows",
+                f"cluster {cluster}'s quota of {quota} went to better or more diverse rows",
             )
-    return group
+    return v.table()
 
 
-def random_key(batch: Batch, *, seed: int) -> Batch:
-    """A uniform pseudo-random number per row from its id, for the random baseline pick."""
+def coverage_candidates(batch: pa.Table, *, seed: int, keep_below: float) -> pa.Table:
+    """The selected rows, plus rows whose random key is below ``keep_below``.
+
+    The key is a hash of the row id, so the random baseline is reproducible and drawn
+    without shuffling the dataset.
+    """
     import hashlib
 
-    keys = np.empty(len(batch["id"]), dtype=np.float64)
-    for i, row_id in enumerate(batch["id"]):
+    keys = []
+    for row_id in batch["id"].to_pylist():
         digest = hashlib.blake2b(f"{seed}:{row_id}".encode(), digest_size=8).digest()
-        keys[i] = int.from_bytes(digest, "little") / 2**64
-    return {"id": batch["id"], "embedding": batch["embedding"], "random_key": keys}
+        keys.append(int.from_bytes(digest, "little") / 2**64)
+    chosen = [s == schema.SELECTED for s in batch["status"].to_pylist()]
+    keep = [c or k < keep_below for c, k in zip(chosen, keys, strict=True)]
+    keys = [k if k < keep_below else 2.0 for k in keys]  # 2.0: never among the random picks
+    table = pa.table(
+        {"embedding": batch["embedding"], "random_key": pa.array(keys), "chosen": pa.array(chosen)}
+    )
+    return table.filter(pa.array(keep))
 
 
-def pick_distances(batch: Batch, *, picks: np.ndarray, random_picks: np.ndarray) -> Batch:
+def pick_distances(batch: pa.Table, *, picks: np.ndarray, random_picks: np.ndarray) -> pa.Table:
     """Each survivor's cosine distance to its nearest selected row and nearest random row."""
     from quality.selection import nearest_pick_distance
 
-    vectors = np.asarray(batch["embedding"], dtype=np.float32)
-    return {
-        "to_selected": nearest_pick_distance(vectors, picks),
-        "to_random": nearest_pick_distance(vectors, random_picks),
-    }
+    vectors = vectors_of(batch)
+    return pa.table(
+        {
+            "to_selected": pa.array(nearest_pick_distance(vectors, picks), pa.float64()),
+            "to_random": pa.array(nearest_pick_distance(vectors, random_picks), pa.float64()),
+        }
+    )
 
 
 def keep_status(batch: pa.Table, *, active: bool) -> pa.Table:
@@ -338,38 +421,13 @@ def keep_status(batch: pa.Table, *, active: bool) -> pa.Table:
 
 def to_row_schema(batch: pa.Table) -> pa.Table:
     """Just the canonical columns (no keys, no embeddings), for the ledger."""
-    if batch.num_rows == 0:
-        return ROW_SCHEMA.empty_table()
-    return batch.select(ROW_SCHEMA.names).cast(ROW_SCHEMA)
-
-
-def _drop(
-    batch: Batch,
-    i: int,
-    reason: str,
-    detail: str,
-    *,
-    duplicate_of: str | None = None,
-    kept_instead: str | None = None,
-) -> None:
-    batch["status"][i] = schema.DROPPED
-    batch["reason"][i] = reason
-    batch["detail"][i] = detail
-    if duplicate_of is not None:
-        batch["duplicate_of"][i] = duplicate_of
-    if kept_instead is not None:
-        batch["kept_instead"][i] = kept_instead
-
-
-def _writable(batch: Batch) -> Batch:
-    """Copies of the columns a stage writes (Ray hands out read-only zero-copy arrays)."""
-    out = dict(batch)
-    for name in ("status", "reason", "detail", "duplicate_of", "kept_instead", "failed_rules"):
-        if name in out:
-            out[name] = np.array(out[name], dtype=object)
-    for name in ("quality",):
-        if name in out:
-            out[name] = np.array(out[name], dtype=np.float64)
-    if "cluster" in out:
-        out["cluster"] = np.array(out["cluster"], dtype=np.int64)
-    return out
+    columns = []
+    for field in ROW_SCHEMA:
+        column = batch[field.name] if field.name in batch.column_names else None
+        if column is None or pa.types.is_null(column.type):
+            column = pa.nulls(batch.num_rows, field.type)
+        try:
+            columns.append(column.cast(field.type))
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"column {field.name} of type {column.type}: {exc}") from exc
+    return pa.table(columns, schema=ROW_SCHEMA)

@@ -47,12 +47,17 @@ def write_outputs(
     coverage: dict[str, Any],
     cfg,
     input_files: list[str],
+    embedding_map: dict[str, list] | None = None,
 ) -> dict[str, Any]:
     """Stream the ledger dataset into ledger.parquet, selected.jsonl and quarantine.jsonl.
+
+    Also writes map.parquet (id, x, y, cluster, status) for the rows of ``embedding_map``,
+    the report's 2-D picture of the embedding space.
 
     Returns:
         The summary, also written to summary.json and printed as a table.
     """
+    map_status = dict.fromkeys((embedding_map or {}).get("id", []))
     by_status: Counter[str] = Counter()
     by_reason: Counter[tuple[str, str]] = Counter()
     with (
@@ -67,12 +72,17 @@ def write_outputs(
             for row in batch.to_pylist():
                 by_status[row["status"]] += 1
                 by_reason[(row["status"], row["reason"] or "")] += 1
+                if row["id"] in map_status:
+                    map_status[row["id"]] = row["status"]
                 if row["status"] == schema.SELECTED:
                     selected_file.write(json.dumps(_training_record(row), ensure_ascii=False))
                     selected_file.write("\n")
                 elif row["status"] == schema.QUARANTINED:
                     quarantine_file.write(json.dumps(_quarantine_record(row), ensure_ascii=False))
                     quarantine_file.write("\n")
+    if embedding_map and embedding_map.get("id"):
+        table = pa.table({**embedding_map, "status": [map_status[i] for i in embedding_map["id"]]})
+        pq.write_table(table, out / "map.parquet")
     summary = {
         "input_files": input_files,
         "input_rows": sum(by_status.values()),
@@ -145,3 +155,5 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in summary["seconds"].items())
     console.print(f"time: {stages}")
     console.print(f"outputs: {Path(summary['outputs']['selected.jsonl']).parent}")
+    if summary.get("report"):
+        console.print(f"report: {summary['report']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 
 def init_ray(num_cpus: int | None = None) -> None:
@@ -18,26 +19,29 @@ def init_ray(num_cpus: int | None = None) -> None:
     """
     import ray
 
+    _quiet_ray_data()
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     address = os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
-        return
-    ray.init(
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        configure_logging=True,
-    )
-    _quiet_ray_data()
+    else:
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
 
 
 def _quiet_ray_data() -> None:
-    """Keep Ray Data's progress bars (users want them) but drop its per-operator chatter."""
+    """Progress bars on a terminal; in logs and CI, only finesift's own stage lines."""
     from ray.data import DataContext
 
+    interactive = sys.stderr.isatty()
     ctx = DataContext.get_current()
-    ctx.enable_progress_bars = True
+    ctx.enable_progress_bars = interactive
     ctx.print_on_execution_start = False
+    if not interactive:
+        logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -195,22 +195,19 @@ def minhash_signatures(
     hashes, counts = _shingle_hashes(texts, shingle_size)
     hashes = _fmix32(hashes)
     ends = np.cumsum(counts)
+    firsts = ends - counts
     lo_row = 0
     while lo_row < len(texts):
         # Rows whose shingles fit one chunk (at least one row, however long).
-        hi_row = max(
-            lo_row + 1,
-            int(
-                np.searchsorted(ends, ends[lo_row] - counts[lo_row] + _SHINGLES_PER_CHUNK, "right")
-            ),
-        )
+        fit = int(np.searchsorted(ends, firsts[lo_row] + _SHINGLES_PER_CHUNK, "right"))
+        hi_row = max(lo_row + 1, fit)
         rows = np.arange(lo_row, hi_row)
         rows = rows[counts[rows] > 0]
         if rows.size:
-            lo, hi = ends[lo_row] - counts[lo_row], ends[hi_row - 1]
+            lo, hi = firsts[lo_row], ends[hi_row - 1]
             # (num_perm, shingles): the min runs along contiguous memory.
             permuted = a * hashes[lo:hi] + b
-            starts = ends[rows] - counts[rows] - lo
+            starts = firsts[rows] - lo
             out[rows] = np.minimum.reduceat(permuted, starts, axis=1).T
         lo_row = hi_row
     return out
@@ -232,18 +229,24 @@ def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray | floa
 
 
 @cache
-def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+def lsh_bands(
+    threshold: float, num_perm: int, *, false_positive_weight: float = 0.1
+) -> tuple[int, int]:
     """LSH banding (bands, rows per band) for a Jaccard threshold.
 
-    Minimizes the sum of the false-positive and false-negative areas under the S-curve
-    ``1 - (1 - s**rows)**bands``, as datasketch's MinHashLSH does.
+    Minimizes the weighted false-positive and false-negative areas under the S-curve
+    ``1 - (1 - s**rows)**bands``, as datasketch's MinHashLSH does, but weighs misses more:
+    every candidate pair is verified, so a false positive costs one signature comparison
+    while a false negative is a duplicate left in the data.
 
     Args:
         threshold: Jaccard similarity at which pairs should become candidates.
         num_perm: Signature length; bands * rows <= num_perm.
+        false_positive_weight: Weight of false positives in [0, 1]; misses get the rest.
 
     Returns:
-        (bands, rows).
+        (bands, rows). At threshold 0.7 and 128 permutations: (20, 6), which makes a pair
+        at Jaccard 0.7 a candidate with probability 0.92 and one at 0.8 with 0.998.
     """
     s = np.linspace(0.0, 1.0, 1001)
     below, above = s <= threshold, s >= threshold
@@ -251,7 +254,9 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
             p = 1.0 - (1.0 - s**rows) ** bands
-            err = np.trapezoid(p[below], s[below]) + np.trapezoid(1.0 - p[above], s[above])
+            false_pos = np.trapezoid(p[below], s[below])
+            false_neg = np.trapezoid(1.0 - p[above], s[above])
+            err = false_positive_weight * false_pos + (1.0 - false_positive_weight) * false_neg
             if err < best_err:
                 best, best_err = (bands, rows), err
     return best

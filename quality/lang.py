@@ -2,19 +2,19 @@
 
 Good enough to notice an English question answered in Spanish or in Cyrillic, which is
 all ``language_mismatch`` needs. It only knows six Latin-script languages (en, fr, es,
-de, it, pt); other Latin-script text reads as "unknown" and is never judged.
+de, it, pt); other Latin-script text usually has too few of their stopwords to get a
+guess, and is then not judged.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
 
 LANGUAGES = ("en", "fr", "es", "de", "it", "pt")
 
 _STOPWORDS: dict[str, str] = {
-    "en": "the and is are was were of to in that it with for this you have be not on as by at "
+    "en": "a the and is are was were of to in that it with for this you have be not on as by at "
     "from or which what how an they will can would there their been has do does i we my "
     "your if but about when who should could these those",
     "fr": "le la les des est et une un du dans pour que qui pas sur ce cette il elle nous vous "
@@ -31,11 +31,14 @@ _STOPWORDS: dict[str, str] = {
     "como ele ela são foi também muito eu você isso está pelo pela seu sua",
 }
 
-# word -> bitmask of the languages whose stopword list holds it
-_STOP_MASK: dict[str, int] = {}
-for _bit, _lang in enumerate(LANGUAGES):
+# word -> indices (into LANGUAGES) of the languages whose stopword list holds it
+_STOP_LANGS: dict[str, tuple[int, ...]] = {}
+for _i, _lang in enumerate(LANGUAGES):
     for _word in _STOPWORDS[_lang].split():
-        _STOP_MASK[_word] = _STOP_MASK.get(_word, 0) | (1 << _bit)
+        _STOP_LANGS[_word] = (*_STOP_LANGS.get(_word, ()), _i)
+_STOP_KEYS = frozenset(_STOP_LANGS)
+_ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
 
 _SCRIPTS: dict[str, re.Pattern[str]] = {
     "latin": re.compile(r"[A-Za-z\u00c0-\u024f]"),
@@ -48,16 +51,26 @@ _SCRIPTS: dict[str, re.Pattern[str]] = {
     "cjk": re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"),
 }
 
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Naming a language (in English or in that language) is the cue that an answer in another
 # language is expected: "translate into French", "answer in Spanish", "in German".
-_LANGUAGE_CUE_RE = re.compile(
-    r"translat|\blanguage|\b(?:english|french|spanish|german|italian|portuguese|chinese|"
-    r"mandarin|cantonese|japanese|korean|russian|arabic|hindi|hebrew|greek|latin|dutch|"
-    r"polish|turkish|swedish|norwegian|danish|finnish|ukrainian|vietnamese|thai|"
-    r"indonesian|persian|farsi|urdu|bengali|français|francais|español|espanol|deutsch|"
-    r"italiano|português|portugues|inglés|ingles|anglais|englisch)\b",
-    re.IGNORECASE,
+_LANGUAGE_NAMES = _wordset(
+    "english french spanish german italian portuguese chinese mandarin cantonese japanese "
+    "korean russian arabic hindi hebrew greek latin dutch polish turkish swedish norwegian "
+    "danish finnish ukrainian vietnamese thai indonesian persian farsi urdu bengali "
+    "français francais español espanol deutsch italiano português portugues inglés ingles "
+    "anglais englisch"
 )
+_WORD_RE = re.compile(r"\w+")
+
+
+def stopwords(language: str) -> frozenset[str]:
+    """The stopword profile of ``language`` (a code from :data:`LANGUAGES`)."""
+    return _wordset(_STOPWORDS[language])
 
 
 def script_counts(text: str) -> dict[str, int]:
@@ -70,34 +83,35 @@ def script_counts(text: str) -> dict[str, int]:
         Counts by script name (latin, cyrillic, greek, arabic, hebrew, devanagari, thai, cjk);
         scripts with no letters are absent.
     """
-    if text.isascii():  # the common case, without eight regex scans
-        n = sum(1 for ch in text if ch.isalpha())
-        return {"latin": n} if n else {}
-    counts = {}
-    for name, pattern in _SCRIPTS.items():
-        n = len(pattern.findall(text))
-        if n:
-            counts[name] = n
+    # ASCII letters are counted in C; only the (usually few) other characters by regex.
+    raw = text.encode("ascii", "ignore")
+    ascii_letters = len(raw.translate(None, _ASCII_NON_LETTERS))
+    counts = {"latin": ascii_letters} if ascii_letters else {}
+    if len(raw) < len(text):
+        rest = "".join(_NON_ASCII_RE.findall(text))
+        for name, pattern in _SCRIPTS.items():
+            n = len(pattern.findall(rest))
+            if n:
+                counts[name] = counts.get(name, 0) + n
     return counts
 
 
-@lru_cache(maxsize=4096)
-def stopword_counts(words: Sequence[str]) -> tuple[int, ...]:
-    """Stopword hits per language of :data:`LANGUAGES` among lower-cased ``words``.
+def stopword_counts(words: Iterable[str]) -> tuple[int, ...]:
+    """Distinct stopwords of each language of :data:`LANGUAGES` among lower-cased ``words``.
+
+    Distinct words, not occurrences: a name or URL part repeated many times ("com", "a")
+    cannot outweigh the rest of the text.
 
     Args:
-        words: Lower-cased word tokens (a tuple, so results can be cached).
+        words: Lower-cased word tokens.
 
     Returns:
         One count per language, in the order of :data:`LANGUAGES`.
     """
     counts = [0] * len(LANGUAGES)
-    for word in words:
-        mask = _STOP_MASK.get(word)
-        if mask:
-            for bit in range(len(LANGUAGES)):
-                if mask >> bit & 1:
-                    counts[bit] += 1
+    for word in _STOP_KEYS.intersection(words):
+        for i in _STOP_LANGS[word]:
+            counts[i] += 1
     return tuple(counts)
 
 
@@ -106,26 +120,42 @@ def dominant_script(counts: dict[str, int]) -> str | None:
     return max(counts, key=counts.__getitem__) if counts else None
 
 
-def guess_language(words: Sequence[str], *, min_hits: int = 3) -> str | None:
+def guess_language(
+    words: Sequence[str],
+    *,
+    counts: Sequence[int] | None = None,
+    min_hits: int = 3,
+    min_share: float = 0.05,
+) -> str | None:
     """The stopword language of Latin-script ``words``, or None when unsure.
 
     Args:
         words: Lower-cased word tokens.
-        min_hits: Fewest stopword hits of the winning language to make a call.
+        counts: Their :func:`stopword_counts`, when already known.
+        min_hits: Fewest distinct stopwords of the winning language to make a call.
+        min_share: Fewest distinct stopwords per word: 100 words of prose hold 20-30, while
+            lists of names or titles hold too few to tell.
 
     Returns:
         A code from :data:`LANGUAGES`, or None when there is too little evidence or two
-        languages tie.
+        languages are close.
     """
-    counts = stopword_counts(tuple(words))
-    best = max(range(len(LANGUAGES)), key=counts.__getitem__)
-    top = counts[best]
-    runner_up = max(c for i, c in enumerate(counts) if i != best)
-    if top < min_hits or top < 1.5 * runner_up:
+    if counts is None:
+        counts = stopword_counts(words)
+    top = max(counts)
+    runner_up = sorted(counts)[-2]
+    if top < max(min_hits, min_share * len(words)) or top < 1.5 * runner_up:
         return None
-    return LANGUAGES[best]
+    return LANGUAGES[counts.index(top)]
 
 
-def mentions_language(text: str) -> bool:
-    """True when ``text`` names a language or asks for a translation."""
-    return _LANGUAGE_CUE_RE.search(text) is not None
+def mentions_language(text: str, words: Sequence[str] | None = None) -> bool:
+    """True when ``text`` names a language or asks for a translation.
+
+    Args:
+        text: Lower-cased text.
+        words: Its word tokens, when already known.
+    """
+    if "translat" in text or "language" in text:
+        return True
+    return not _LANGUAGE_NAMES.isdisjoint(_WORD_RE.findall(text) if words is None else words)

@@ -240,10 +240,14 @@ def read_chunk(
         One Row per input row (blank JSONL/CSV lines are not rows).
 
     Raises:
-        InputError: a bad ``fmt``, or a file that cannot be read at all (corrupt gzip
-            or Parquet, deleted since planning).
+        InputError: a bad ``fmt`` or ``max_record_bytes``, or a file that cannot be read
+            at all (corrupt gzip or Parquet, deleted since planning).
     """
     check_format(fmt)
+    if max_record_bytes <= 0:
+        raise InputError(
+            f"max_record_bytes must be positive, got {max_record_bytes}: set read.max_record_bytes"
+        )
     field_map = dict(field_map or {})
     norm = partial(
         _normalize_or_quarantine,

@@ -389,9 +389,13 @@ def _timestamp(value: Any) -> str | None:
     return str(value).strip()
 
 
+# One encoder for every row (json.dumps builds a new one per call when given options);
+# default=str: Parquet inputs can carry dates, decimals or bytes in extra columns.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _dumps(value: Any) -> str:
-    # default=str: Parquet inputs can carry dates, decimals or bytes in extra columns.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def _check_encodable(text: str, what: str) -> None:

@@ -1,26 +1,46 @@
-"""Cheap text statistics behind the heuristic rules: tokens, repetition, symbols, markup.
+"""Cheap text statistics behind the heuristic rules: tokens, repetition, symbols, markup,
+and the task cues of a prompt.
 
-Every function is pure and fast (precompiled regexes, one pass where possible). The ones
-taking a whole text are cached, because several rules look at the same response and
-``evaluate_batch`` scores 100k+ rows; the cache is keyed by the string, whose hash Python
-computes once.
+Every function is pure and fast: precompiled regexes, C-level string methods, and a
+cheap pre-check before any expensive pass. The functions of a whole text that several
+rules share are cached, since ``evaluate_batch`` scores 100k+ rows and each row is looked
+at by every rule; the caches are keyed by the strings, whose hashes Python computes once.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import string
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
-_CACHE = 4096
+from quality import lang
+
+# Caches only need to span one row (its rules share the same analyses); a small size also
+# bounds the memory held by cached keys when records are large.
+_CACHE = 256
 
 _WORD_RE = re.compile(r"\w+")
+# ASCII characters outside \w, mapped to spaces: ASCII text tokenizes by translate + split.
+_ASCII_NON_WORD = str.maketrans(
+    {c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")}
+)
+_DIGITS_TO_SPACE = str.maketrans("0123456789_", " " * 11)  # "codice_12" -> "codice"
+_LIST_MARKER_RE = re.compile(r"^(?:[-*•+]|\(?\d{1,4}[.)]|[a-zA-Z][.)])\s+")
+_MARKER_STARTS = frozenset("-*•+(0123456789")
 _BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff]")
-_SYMBOL_RE = re.compile(r"[^\w\s]")
-# One character repeated 10+ times, or a 2-4 character unit 8+ times ("hahahaha...").
-# Rule lines and ellipses (----, ====, ....) are left alone.
-_CHAR_RUN_RE = re.compile(r"([^\s\-=_*#~.|`])\1{9,}|(\S{2,4}?)\2{7,}")
+_ASCII_BAD = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# Symbols, except the ones tables and rule lines are drawn with (| - = _ + :).
+_SYMBOL_RE = re.compile(r"[^\w\s|\-=_+:]")
+_STRUCTURE_RE = re.compile(r"[\s|\-=_+:]")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+_ASCII_STRUCTURE = (string.whitespace + "|-=_+:").encode()
+_ASCII_SYMBOLS = "".join(c for c in string.punctuation if c not in "|-=_+:").encode()
+# One character repeated 10+ times, or a 2-10 character unit 8+ times ("hahahaha...").
+# Digits (0.3333333333), rule lines and ellipses (----, ====, ....) are left alone.
+_RUN_RE = re.compile(r"([^\s\d\-=_*#~.|`])\1{9,}|([^\s\d]{2,10}?)\2{7,}")
 
 _HTML_TAG_RE = re.compile(
     r"</?(?:a|abbr|b|blockquote|body|br|center|code|div|em|font|h[1-6]|head|hr|html|i|"
@@ -33,8 +53,9 @@ _ENTITY_RE = re.compile(
     r"#\d{2,5}|#x[0-9a-f]{2,4});",
     re.IGNORECASE,
 )
-_WIKI_RE = re.compile(r"\[\[(?:file|image|category):|\{\{\s*(?:cite|citation|reflist|infobox)\b",
-                      re.IGNORECASE)
+_WIKI_RE = re.compile(
+    r"\[\[(?:file|image|category):|\{\{\s*(?:cite|citation|reflist|infobox)\b", re.IGNORECASE
+)
 # UTF-8 read as Latin-1/cp1252: "é" -> "Ã©", "’" -> "â€™", "😀" -> "ðŸ˜€", "п" -> "Ð¿".
 _CP1252_HIGH = "\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
 _MOJIBAKE_RE = re.compile(f"[ÂÃ][{_CP1252_HIGH}]|â€|â\u0080|ðŸ|[ÐÑ][{_CP1252_HIGH}]")
@@ -48,17 +69,28 @@ _PLACEHOLDER_HOST_RE = re.compile(
     re.IGNORECASE,
 )
 
-_CODE_RE = re.compile(
-    r"```|^\s*(?:def |class |import |from \S+ import|#include|function\b|const |let |var |"
-    r"public |private |return\b|SELECT |CREATE |package |using |fn |func )|[{};]\s*$",
-    re.MULTILINE,
+
+# A line is code-like when it starts with a keyword or ends with a brace or semicolon.
+def _alternatives(text: str) -> tuple[str, ...]:
+    return tuple(text.split("|"))
+
+
+_CODE_STARTS = _alternatives(
+    "def |class |import |from |#include|#!|function |const |let |var |public |private |"
+    "return |return;|SELECT |CREATE |package |using |fn |func "
 )
+_CODE_ENDS = ("{", "}", ";")
+# Inline code and quoted brackets, which need not balance: `print("(")`, c == '{'.
+# (Quoted strings in general are not skipped: apostrophes in prose would pair up.)
+_QUOTED_RE = re.compile(r"`[^`\n]*`|([\"'])[(){}\[\]]{1,3}\1")
 _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)]|[a-zA-Z][.)]|#+)\s")
 
 
 @lru_cache(maxsize=_CACHE)
 def words(text: str) -> tuple[str, ...]:
     """Lower-cased word tokens (Unicode ``\\w+`` runs) of ``text``."""
+    if text.isascii():  # same tokens, about twice as fast
+        return tuple(text.lower().translate(_ASCII_NON_WORD).split())
     return tuple(_WORD_RE.findall(text.lower()))
 
 
@@ -78,79 +110,123 @@ def duplicate_ngram_fraction(tokens: Sequence[str], n: int) -> float:
         n: N-gram size in words.
 
     Returns:
-        A fraction in [0, 1]; 0 for texts shorter than ``n`` words.
+        A fraction in [0, 1]; 0 for texts of ``n`` words or fewer.
     """
-    total = sum(map(len, tokens))
-    if len(tokens) < n or total == 0:
+    if len(tokens) <= n:
+        return 0.0
+    grams = list(zip(*[tokens[i:] for i in range(n)], strict=False))
+    if len(set(grams)) == len(grams):  # the common case, without the Python-level scan
         return 0.0
     seen: set[tuple[str, ...]] = set()
     repeated = 0
-    i, last = 0, len(tokens) - n
+    i, last = 0, len(grams) - 1
     while i <= last:
-        gram = tuple(tokens[i : i + n])
+        gram = grams[i]
         if gram in seen:
             repeated += sum(map(len, gram))
             i += n
         else:
             seen.add(gram)
             i += 1
-    return repeated / total
+    total = sum(map(len, tokens))
+    return repeated / total if total else 0.0
 
 
 def duplicate_line_fraction(text: str) -> float:
-    """Share of non-blank line characters in lines identical to an earlier line."""
+    """Share of non-blank line characters in lines identical to an earlier line, once list
+    markers are removed ("7. Click" and "8. Click" are the same line). Lines under 10
+    characters ("}", "Prime") may repeat freely."""
+    if "\n" not in text:
+        return 0.0
     seen: set[str] = set()
     total = repeated = 0
     for line in text.splitlines():
         line = line.strip()
         if not line:
             continue
+        if line[0] in _MARKER_STARTS or line[1:2] in (".", ")"):
+            line = _LIST_MARKER_RE.sub("", line)
         total += len(line)
-        if line in seen:
+        if line in seen and len(line) >= 10:
             repeated += len(line)
         else:
             seen.add(line)
     return repeated / total if total else 0.0
 
 
-def char_run_fraction(text: str) -> float:
+def run_fraction(text: str) -> float:
     """Share of non-blank characters inside runs like "!!!!!!!!!!" or "hahahahahahahaha"."""
-    runs = sum(m.end() - m.start() for m in _CHAR_RUN_RE.finditer(text))
-    if not runs:
-        return 0.0
-    return min(1.0, runs / max(1, len(text) - text.count(" ")))
+    runs = sum(m.end() - m.start() for m in _RUN_RE.finditer(text))
+    return min(1.0, runs / max(1, len(text) - text.count(" "))) if runs else 0.0
+
+
+def _ngram_tokens(text: str) -> list[str]:
+    """Tokens for repetition n-grams: whole words in code (func1 and func2 differ), else
+    letters only, so the counters of a loop ("Input: 15% tip", "item_12") do not hide it."""
+    tokens = words(text)
+    if looks_like_code(text):
+        return list(tokens)
+    joined = " ".join(tokens)
+    if joined.replace(" ", "").isalpha():
+        return list(tokens)
+    return joined.translate(_DIGITS_TO_SPACE).split()
 
 
 @lru_cache(maxsize=_CACHE)
 def repetition(text: str) -> float:
-    """How repetitive ``text`` is: the largest of its duplicated 5-gram, line and character-run
-    fractions, each in [0, 1]."""
-    return max(
-        duplicate_ngram_fraction(words(text), 5),
-        duplicate_line_fraction(text),
-        char_run_fraction(text),
-    )
+    """How repetitive ``text`` is: the largest of its duplicated 8-gram, duplicated line and
+    character-run fractions, each in [0, 1].
+
+    8-grams rather than Gopher's 5-grams: templated answers ("Brie is a type of cheese.
+    Pita is a type of bread.") legitimately repeat 5-grams, while degenerate loops repeat
+    whole sentences.
+    """
+    tokens = _ngram_tokens(text)
+    score = max(duplicate_ngram_fraction(tokens, 8), duplicate_line_fraction(text))
+    # Runs hide in long tokens ("hahahahaha") or in text that is not words at all (emoji,
+    # "!!!!!!"); ordinary prose is mostly words, so the regex pass is skipped for it.
+    lengths = list(map(len, tokens))
+    if sum(lengths) < 0.6 * (len(text) - text.count(" ")) or max(lengths, default=0) > 25:
+        score = max(score, run_fraction(text))
+    return score
 
 
-def bad_char_count(text: str) -> int:
-    """Control characters (other than tab/newline/CR), U+FFFD and private-use characters."""
-    return len(_BAD_CHAR_RE.findall(text))
+def has_bad_chars(text: str) -> bool:
+    """True for control characters (other than tab/newline/CR), U+FFFD or private use."""
+    if text.isascii():  # bytes.translate scans in C, many times faster than a regex
+        raw = text.encode()
+        return len(raw.translate(None, _ASCII_BAD)) != len(raw)
+    return _BAD_CHAR_RE.search(text) is not None
 
 
 def symbol_fraction(text: str) -> float:
-    """Share of non-blank characters that are neither letters, digits nor underscore."""
-    visible = len(text) - sum(text.count(ch) for ch in " \n\t\r")
-    if visible <= 0:
-        return 0.0
-    return len(_SYMBOL_RE.findall(text)) / visible
+    """Share of symbols (not letters or digits) among the characters of ``text``, leaving out
+    whitespace and the characters tables and rule lines are drawn with (| - = _ + :)."""
+    raw = text.encode("ascii", "ignore")  # bytes.translate counts in C
+    visible = len(raw.translate(None, _ASCII_STRUCTURE))
+    symbols = len(raw) - len(raw.translate(None, _ASCII_SYMBOLS))
+    if len(raw) < len(text):  # the few non-ASCII characters, by regex
+        rest = non_ascii(text)
+        visible += len(rest) - len(_STRUCTURE_RE.findall(rest))
+        symbols += len(_SYMBOL_RE.findall(rest))
+    return symbols / visible if visible > 0 else 0.0
+
+
+def non_ascii(text: str) -> str:
+    """The non-ASCII characters of ``text``, concatenated."""
+    return "".join(_NON_ASCII_RE.findall(text))
 
 
 def markup_count(text: str) -> int:
     """Leftover HTML tags, HTML entities and wiki markup in ``text``."""
-    if "<" not in text and "&" not in text and "[[" not in text and "{{" not in text:
-        return 0
-    return (len(_HTML_TAG_RE.findall(text)) + len(_ENTITY_RE.findall(text))
-            + len(_WIKI_RE.findall(text)))
+    count = 0
+    if "<" in text:
+        count += len(_HTML_TAG_RE.findall(text))
+    if "&" in text:
+        count += len(_ENTITY_RE.findall(text))
+    if "[[" in text or "{{" in text:
+        count += len(_WIKI_RE.findall(text))
+    return count
 
 
 def mojibake_count(text: str) -> int:
@@ -165,6 +241,13 @@ def urls(text: str) -> list[str]:
     if "http" not in text and "www." not in text:
         return []
     return [u.rstrip(".,;:!?*_'\"") for u in _URL_RE.findall(text)]
+
+
+def strip_urls(text: str) -> str:
+    """``text`` without its URLs (their words are no evidence of a language)."""
+    if "http" not in text and "www." not in text:
+        return text
+    return _URL_RE.sub(" ", text)
 
 
 def url_host(url: str) -> str:
@@ -184,11 +267,15 @@ def looks_like_code(text: str) -> bool:
     """True when ``text`` holds a code fence or at least two lines that look like code."""
     if "```" in text:
         return True
+    if "\n" not in text:
+        return False
     hits = 0
-    for _ in _CODE_RE.finditer(text):
-        hits += 1
-        if hits >= 2:
-            return True
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(_CODE_STARTS) or line.endswith(_CODE_ENDS):
+            hits += 1
+            if hits == 2:
+                return True
     return False
 
 
@@ -198,10 +285,28 @@ def is_list_item(line: str) -> bool:
 
 
 def unbalanced_brackets(text: str) -> bool:
-    """True when some bracket kind, or a Markdown code fence, is opened and never closed."""
+    """True when a Markdown code fence or some bracket kind is opened and never closed.
+
+    Brackets count as unbalanced only if they are both with and without quoted brackets
+    and inline code (``c == '('`` but also ``"Person{" + name + "}"``); sad faces ":(" never
+    count.
+    """
     if text.count("```") % 2:
         return True
-    return any(text.count(o) > text.count(c) for o, c in ("()", "[]", "{}"))
+    if not _opens_more(text):
+        return False
+    text = text.replace(":(", "").replace(";(", "")
+    if not _opens_more(text):
+        return False
+    return _opens_more(_QUOTED_RE.sub("", text.replace("```", "")))
+
+
+def _opens_more(text: str) -> bool:
+    return (
+        text.count("(") > text.count(")")
+        or text.count("[") > text.count("]")
+        or text.count("{") > text.count("}")
+    )
 
 
 def lexical_diversity(tokens: Sequence[str]) -> float:
@@ -215,3 +320,133 @@ def lexical_diversity(tokens: Sequence[str]) -> float:
     if n < 10:
         return 1.0
     return math.log(len(set(tokens))) / math.log(n)
+
+
+# --- task cues in the prompt ------------------------------------------------------------
+# Matched against the lower-cased start and end of the prompt (TaskCues.cue), where the
+# instruction is; a long input in between says little about the task.
+
+# Tasks that explicitly ask for a label, a word, a number or a yes/no. Deliberately broad:
+# cues only exempt rows from short_response, so a false cue keeps a row, never drops one.
+_SHORT_TASK_RE = re.compile(
+    r"\b(?:classif|categori[sz]|label|sentiment|yes or no|yes/no|true or false|true/false|"
+    r"whether|or not|choose|select|pick|identify|detect|determine|decide|verify|one word|"
+    r"single word|a word|new word|a number|how many|how much|how old|calculat|compute|"
+    r"solve|evaluate|simplif|convert|translat|spell|synonym|antonym|rhyme|abbreviat|"
+    r"acronym|guess|predict|rate|rating|score|grade|fill in|odd one|opposite|"
+    r"(?:how|what) (?:do|would|does) (?:you|i|one) say)"
+)
+# Questions that usually have a short factual answer ("Who wrote Hamlet?").
+_FACTOID_RE = re.compile(
+    r"\?|\b(?:which|what|who|whom|whose|when|where|name|title|word|find|extract|answer|"
+    r"output|return|result|correct|is it|is this|is there|are there|capital|formula|date|"
+    r"year)\b"
+)
+# Tasks that ask for prose, several items or an explanation.
+_LONG_TASK_RE = re.compile(
+    r"\b(?:write|explain|describe|summar\w*|discuss|elaborate|steps|tips|ideas|suggest|"
+    r"generate|create|compose|draft|outline|compare|plan|brainstorm|why|list|some|several|"
+    r"examples|reasons|ways|how (?:do|does|can|to|should|would|could|is|are|did))\b"
+)
+# Tasks whose answer is naturally dense in symbols.
+_SYMBOLIC_TASK_RE = re.compile(
+    r"regex|regular expression|ascii|emoji|emoticon|symbol|notation|formula|equation|latex"
+)
+# Tasks where markup in the answer is expected.
+_MARKUP_TASK_RE = re.compile(
+    r"html|xml|markup|\btags?\b|web ?page|website|jsx|react|vue|angular|svg|css|php|"
+    r"\bdom\b|javascript|browser|template|xaml|rss|markdown|entit"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCues:
+    """What a prompt asks for, as far as cheap cues tell; see :func:`task_cues`."""
+
+    cue: str  # lower-cased start and end of the prompt, where the task is stated
+    names_language: bool  # the task names a language or asks for a translation
+    short_task: bool  # explicitly asks for a label, word, number or yes/no
+    factoid: bool  # a question or factoid cue: a short answer is plausible
+    long_task: bool  # asks for prose, several items or an explanation
+
+    def asks_for_symbols(self) -> bool:
+        """True for tasks whose answer is naturally dense in symbols (regex, emoji, LaTeX)."""
+        return _SYMBOLIC_TASK_RE.search(self.cue) is not None
+
+    def asks_for_markup(self) -> bool:
+        """True for tasks where markup in the answer is expected (HTML, XML, a web page)."""
+        return _MARKUP_TASK_RE.search(self.cue) is not None
+
+
+@lru_cache(maxsize=_CACHE)
+def task_cues(prompt: str) -> TaskCues:
+    """The task cues of a prompt, read from its start and end (cached).
+
+    Args:
+        prompt: The prompt text (instruction, then any input).
+
+    Returns:
+        The prompt's :class:`TaskCues`.
+    """
+    cue = _cue(prompt)
+    return TaskCues(
+        cue=cue,
+        names_language=names_language(prompt),
+        short_task=names_language(prompt) or _SHORT_TASK_RE.search(cue) is not None,
+        factoid=_FACTOID_RE.search(cue) is not None,
+        long_task=_LONG_TASK_RE.search(cue) is not None,
+    )
+
+
+def _cue(prompt: str) -> str:
+    """The lower-cased start and end of a prompt, where the task is stated."""
+    return (prompt if len(prompt) <= 900 else prompt[:600] + "\n" + prompt[-300:]).lower()
+
+
+@lru_cache(maxsize=_CACHE)
+def names_language(prompt: str) -> bool:
+    """True when the prompt's task names a language or asks for a translation (cached)."""
+    short = len(prompt) <= 900
+    return lang.mentions_language(_cue(prompt), prompt_words(prompt) if short else None)
+
+
+@lru_cache(maxsize=_CACHE)
+def prompt_words(prompt: str) -> tuple[str, ...]:
+    """Lower-cased words of the prompt's first 4,000 characters (cached)."""
+    return words(prompt if len(prompt) <= 4000 else prompt[:4000])
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """The instruction of a prompt: its first paragraph, and the start of its first line."""
+
+    trigrams: frozenset[tuple[str, str, str]]  # word trigrams of the first paragraph
+    head: tuple[tuple[str, str, str], ...]  # trigrams of the first line's first 6 words
+    head_words: frozenset[str]  # words of the first line
+
+
+@lru_cache(maxsize=_CACHE)
+def instruction(prompt: str) -> Instruction:
+    """The :class:`Instruction` of a prompt, taken to be its first paragraph (cached)."""
+    stripped = prompt.strip()
+    if "\n" in stripped:
+        first_line = words(stripped.split("\n", 1)[0])
+        paragraph = words(stripped.split("\n\n", 1)[0][:2000])
+    else:  # one line: the first line is the first paragraph
+        first_line = paragraph = words(stripped[:2000])
+    return Instruction(
+        trigrams=frozenset(trigrams(paragraph)),
+        head=tuple(trigrams(first_line[:6])),
+        head_words=frozenset(first_line),
+    )
+
+
+@lru_cache(maxsize=_CACHE)
+def instruction_containment(prompt: str, response: str) -> float:
+    """Share of the response's word trigrams found in the instruction (the prompt's first
+    paragraph); 0 for responses under 4 words."""
+    grams = trigrams(words(response))
+    if len(grams) < 2:
+        return 0.0
+    known = instruction(prompt).trigrams
+    return sum(map(known.__contains__, grams)) / len(grams)

@@ -21,6 +21,14 @@ def config_class(path: Path):
         from jobs.train_config import TrainConfig
 
         return TrainConfig
+    if name.startswith("eval"):
+        from jobs.eval_config import EvalConfig
+
+        return EvalConfig
+    if name.startswith("experiment"):
+        from jobs.eval_config import ExperimentConfig
+
+        return ExperimentConfig
     if name == "serve_deploy":
         return None  # Ray Serve's own format, checked in tests/serving
     if name.startswith("serve"):

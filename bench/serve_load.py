@@ -1,0 +1,325 @@
+"""Serving load benchmark: latency and throughput of `finesift serve` vs in-process generate.
+
+Runs against the bundled SmolLM2-135M-Instruct (``jobs.models.resolve_base_model()``):
+
+1. In-process baseline: ``model.generate`` (greedy, same prompts, same max_new_tokens,
+   same torch threads as a replica), one request at a time.
+2. The Serve app on 127.0.0.1, with the config's batching and resources, loaded by
+   closed-loop clients at concurrency 1, 8 and 32 (raw HTTP keep-alive connections, a
+   bounded number of requests per level). Greedy answers are checked to equal the
+   in-process ones, so both sides generate the same tokens.
+3. ``--soak``: concurrency 32 for ``--soak-seconds`` (default 120): counts 5xx and
+   samples the replicas' RSS to show memory does not grow.
+
+Prints the figures and the two targets: overhead at concurrency 1 <= 15%, and
+throughput at concurrency 8 >= 2.5x sequential. Only loopback traffic.
+
+    .venv/bin/python bench/serve_load.py [--soak] [--max-tokens 32] [--config FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Give three tips for writing clear emails.",
+    "Explain what a LoRA adapter is.",
+    "Translate to French: Good morning, how are you?",
+    "Write a haiku about the sea.",
+    "List three primary colors.",
+    "What is 12 times 7?",
+    "Summarize why sleep matters in two sentences.",
+    "Name a famous painting and its painter.",
+    "How do I reverse a list in Python?",
+    "What causes rain?",
+    "Suggest a name for a grey cat.",
+    "Why is the sky blue?",
+    "Describe a sunrise in one sentence.",
+    "What is photosynthesis?",
+    "Give an example of a prime number greater than 50.",
+]
+
+
+@dataclass
+class Level:
+    """Results of one load level."""
+
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    tokens: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    wall: float = 0.0
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def add(self, status: int, latency: float, tokens: int, prompt: str, text: str) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == 200:
+            self.latencies.append(latency)
+            self.tokens += tokens
+            self.answers[prompt] = text
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.wall if self.wall else 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def in_process(model_dir: str, max_tokens: int, threads: int, rounds: int) -> Level:
+    """Greedy ``generate`` of every prompt, one at a time, in this process."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    torch.set_num_threads(threads)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    # What the server runs: greedy, stop at EOS, nothing else (no repetition penalty...).
+    eos = model.generation_config.eos_token_id or tok.eos_token_id
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=max_tokens,
+        eos_token_id=eos,
+        pad_token_id=tok.pad_token_id or tok.eos_token_id,
+    )
+    level = Level(concurrency=1)
+
+    def run(prompt: str) -> tuple[str, int]:
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        ids = tok(text, add_special_tokens=False, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(**ids, generation_config=config)
+        new = out[0, ids["input_ids"].shape[1] :]
+        return tok.decode(new, skip_special_tokens=True), len(new)
+
+    run(PROMPTS[0])  # warm-up
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for prompt in PROMPTS:
+            t0 = time.perf_counter()
+            text, n = run(prompt)
+            level.add(200, time.perf_counter() - t0, n, prompt, text)
+    level.wall = time.perf_counter() - start
+    return level
+
+
+class Client:
+    """One keep-alive HTTP connection to the server, posting chat completions."""
+
+    def __init__(self, host: str, port: int, prefix: str) -> None:
+        self.conn = http.client.HTTPConnection(host, port, timeout=300)
+        self.path = prefix + "/chat/completions"
+        key = os.environ.get("FINESIFT_API_KEY")
+        self.headers = {"Content-Type": "application/json"}
+        if key:
+            self.headers["Authorization"] = f"Bearer {key}"
+
+    def ask(self, prompt: str, max_tokens: int) -> tuple[int, float, int, str]:
+        body = json.dumps(
+            {
+                "model": "base",
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_tokens,
+                "temperature": 0,
+            }
+        )
+        t0 = time.perf_counter()
+        try:
+            self.conn.request("POST", self.path, body, self.headers)
+            resp = self.conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            return 599, time.perf_counter() - t0, 0, ""
+        latency = time.perf_counter() - t0
+        if resp.status != 200:
+            return resp.status, latency, 0, ""
+        out = json.loads(data)
+        return (
+            200,
+            latency,
+            out["usage"]["completion_tokens"],
+            out["choices"][0]["message"]["content"],
+        )
+
+
+def load(url: str, concurrency: int, requests: int, max_tokens: int, deadline: float = 0) -> Level:
+    """Closed loop: ``concurrency`` clients share ``requests`` requests (or run to deadline)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    level = Level(concurrency=concurrency)
+    lock = threading.Lock()
+    counter = iter(range(requests))
+
+    def worker(index: int) -> None:
+        client = Client(parsed.hostname, parsed.port, parsed.path)
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None or (deadline and time.monotonic() > deadline):
+                return
+            prompt = PROMPTS[(i + index) % len(PROMPTS)]
+            status, latency, tokens, text = client.ask(prompt, max_tokens)
+            with lock:
+                level.add(status, latency, tokens, prompt, text)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    level.wall = time.perf_counter() - start
+    return level
+
+
+def replica_rss_mb(app_name: str) -> dict[str, float]:
+    """RSS of every replica of the app, by actor class, from Ray's state API."""
+    import psutil
+    from ray.util.state import list_actors
+
+    rss = {}
+    for actor in list_actors(filters=[("state", "=", "ALIVE")], limit=1000):
+        name = actor.class_name or ""
+        if name.startswith(f"ServeReplica:{app_name}:") and actor.pid:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                rss[name.split(":")[-1]] = psutil.Process(actor.pid).memory_info().rss / 2**20
+    return rss
+
+
+def soak(url: str, app_name: str, seconds: float, max_tokens: int) -> dict:
+    """Concurrency 32 until the deadline; RSS sampled every 10 s in a side thread."""
+    samples: list[tuple[float, dict[str, float]]] = []
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def sampler() -> None:
+        while not stop.is_set():
+            samples.append((time.monotonic() - start, replica_rss_mb(app_name)))
+            stop.wait(10)
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    # Bounded: at most 100 requests a second for the whole run.
+    level = load(url, 32, int(seconds * 100), max_tokens, deadline=time.monotonic() + seconds)
+    stop.set()
+    thread.join()
+    samples.append((time.monotonic() - start, replica_rss_mb(app_name)))
+    first, last = samples[1] if len(samples) > 2 else samples[0], samples[-1]
+    growth = {k: last[1].get(k, 0) - v for k, v in first[1].items()}
+    return {"level": level, "samples": samples, "growth_mb": growth}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def show(name: str, level: Level) -> None:
+    lat = level.latencies
+    fivexx = sum(n for s, n in level.statuses.items() if s >= 500)
+    print(
+        f"{name:<22} n={len(lat):<4} p50={pct(lat, 0.5) * 1000:8.1f} ms  "
+        f"p95={pct(lat, 0.95) * 1000:8.1f} ms  thr={level.throughput:6.2f} req/s  "
+        f"{level.tokens / level.wall:7.1f} tok/s  statuses={level.statuses}  5xx={fivexx}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--config", type=Path, default=None, help="serve YAML (batching, cpus)")
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the 16 prompts at c=1")
+    parser.add_argument("--soak", action="store_true", help="also run the concurrency-32 soak")
+    parser.add_argument("--soak-seconds", type=float, default=120.0)
+    parser.add_argument("overrides", nargs="*", help="serve config key=value overrides")
+    args = parser.parse_args()
+
+    import ray
+
+    from jobs.config import load_config
+    from jobs.models import resolve_base_model
+    from serving.config import ServeConfig
+    from serving.launch import start_server, stop_server
+
+    model_dir = resolve_base_model()
+    cfg = load_config(
+        ServeConfig,
+        args.config,
+        ["app_name=finesift-bench", *args.overrides],
+        base_model=model_dir,
+        adapters_dir="/nonexistent-adapters",
+        port=free_port(),
+    )
+    threads = max(1, int(cfg.scaling.num_cpus))
+    print(
+        f"model {model_dir}\nmax_tokens={args.max_tokens} torch threads={threads} "
+        f"batch={cfg.batching.max_batch_size} wait={cfg.batching.batch_wait_timeout_s}s "
+        f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
+    )
+
+    base = in_process(model_dir, args.max_tokens, threads, args.rounds)
+    show("in-process generate", base)
+
+    ray.init(
+        num_cpus=max(2, int(cfg.scaling.num_cpus)), include_dashboard=False, log_to_driver=False
+    )
+    url = start_server(cfg)
+    try:
+        load(url, 1, 4, args.max_tokens)  # warm-up
+        levels = {}
+        for c, n in ((1, 16 * args.rounds), (8, 48), (32, 96)):
+            levels[c] = load(url, c, n, args.max_tokens)
+            show(f"served c={c}", levels[c])
+        same = sum(levels[1].answers.get(p) == base.answers.get(p) for p in base.answers)
+        print(f"served greedy answers equal to in-process: {same}/{len(base.answers)}")
+        overhead = pct(levels[1].latencies, 0.5) / pct(base.latencies, 0.5) - 1
+        speedup = levels[8].throughput / levels[1].throughput
+        print(
+            f"overhead at c=1 (p50 served / p50 in-process - 1): {overhead * 100:.1f}%  "
+            f"[target <= 15%: {'PASS' if overhead <= 0.15 else 'FAIL'}]"
+        )
+        print(
+            f"throughput c=8 / c=1: {speedup:.2f}x  "
+            f"[target >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}]"
+        )
+        print(f"throughput c=32 / c=1: {levels[32].throughput / levels[1].throughput:.2f}x")
+        if args.soak:
+            result = soak(url, cfg.app_name, args.soak_seconds, args.max_tokens)
+            level = result["level"]
+            show(f"soak c=32 {args.soak_seconds:.0f}s", level)
+            for t, rss in result["samples"]:
+                print(f"  t={t:6.1f}s rss_mb=" + ", ".join(f"{k}={v:.0f}" for k, v in rss.items()))
+            fivexx = sum(n for s, n in level.statuses.items() if s >= 500)
+            growth = result["growth_mb"]
+            print(
+                f"soak: 5xx={fivexx}  rss growth after warm-up (MB): "
+                + ", ".join(f"{k}={v:+.1f}" for k, v in growth.items())
+            )
+    finally:
+        stop_server()
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Which LoRA adapters may be served: the directory listing, name checks, file checks.
+
+A request's ``model`` is only ever compared with names this module lists; it is
+never joined onto a path. So ``../x``, ``a/b`` or an absolute path cannot reach a file
+outside the adapters directory. Adapters load only as safetensors: a directory with
+just ``adapter_model.bin`` (a pickle, which can run code when loaded) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.config import NAME_PATTERN
+from serving.protocol import ApiError
+
+WEIGHTS_FILE = "adapter_model.safetensors"
+"""The only adapter weights file finesift loads."""
+CONFIG_FILE = "adapter_config.json"
+"""peft's adapter config, plain JSON."""
+PICKLE_FILES = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
+"""Pickle weights files; never loaded."""
+
+
+@dataclass(frozen=True)
+class AdapterEntry:
+    """One subdirectory of the adapters directory and whether it can be served.
+
+    Attributes:
+        name: the subdirectory's name, which is the ``model`` that selects it.
+        path: the resolved directory.
+        problem: None when servable, else why not (shown to a client that asks for it).
+    """
+
+    name: str
+    path: Path
+    problem: str | None = None
+
+
+def scan_adapters(adapters_dir: str | Path) -> dict[str, AdapterEntry]:
+    """List the adapters directory: every subdirectory that looks like a peft adapter.
+
+    A missing directory holds no adapters. Entries whose names could not be requested
+    safely (separators, a leading dot) or that resolve outside the directory (symlinks)
+    are skipped.
+
+    Args:
+        adapters_dir: the configured adapters directory.
+
+    Returns:
+        Entries by name, servable or not (``problem`` says why not).
+    """
+    root = Path(adapters_dir).expanduser()
+    if not root.is_dir():
+        return {}
+    entries = (_entry(root, child.name) for child in sorted(root.iterdir()))
+    return {e.name: e for e in entries if e is not None}
+
+
+def _entry(root: Path, name: str) -> AdapterEntry | None:
+    """The adapter ``root/name`` (a name taken from the listing), or None if it is none."""
+    if not NAME_PATTERN.fullmatch(name):
+        return None
+    path = (root / name).resolve()
+    if not path.is_dir() or not path.is_relative_to(root.resolve()):
+        return None
+    problem = adapter_problem(path)
+    return None if problem == "not an adapter" else AdapterEntry(name, path, problem)
+
+
+def adapter_problem(path: Path) -> str | None:
+    """Why the directory ``path`` cannot be served as a LoRA adapter, or None if it can."""
+    if not (path / CONFIG_FILE).is_file():
+        return "not an adapter"
+    if not (path / WEIGHTS_FILE).is_file():
+        if any((path / name).is_file() for name in PICKLE_FILES):
+            return (
+                "it has pickle weights only (adapter_model.bin), which finesift never loads; "
+                "re-save it with save_pretrained(..., safe_serialization=True) to get "
+                f"{WEIGHTS_FILE}"
+            )
+        return f"it has no {WEIGHTS_FILE}"
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"its {CONFIG_FILE} is not readable JSON ({exc})"
+    if not isinstance(config, dict) or config.get("peft_type") != "LORA":
+        return f"its {CONFIG_FILE} is not a LoRA config (peft_type must be LORA)"
+    return None
+
+
+def check_model_name(name: str) -> None:
+    """Reject names that could only be an attempt at a path.
+
+    Raises:
+        ApiError: 400 for separators, ``..``, a leading dot or other characters.
+    """
+    if not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ApiError(
+            400,
+            f"model {name[:80]!r} is not a valid model name: use the base model's name or an "
+            "adapter name from GET /v1/models (letters, digits, '.', '_', '-'; no path)",
+            param="model",
+            code="invalid_model_name",
+        )
+
+
+def resolve_adapter(name: str, adapters_dir: str | Path) -> AdapterEntry:
+    """The servable adapter called ``name``, found by listing the directory now.
+
+    Listing on every lookup means an adapter copied into the directory is served without
+    a restart.
+
+    Raises:
+        ApiError: 400 for an invalid name or an adapter that cannot be served (pickle
+            weights, bad config), 404 when no adapter has that name.
+    """
+    check_model_name(name)
+    root = Path(adapters_dir).expanduser()
+    listed = root.is_dir() and name in {child.name for child in root.iterdir()}
+    entry = _entry(root, name) if listed else None
+    if entry is None:
+        raise ApiError(
+            404,
+            f"model {name!r} does not exist; GET /v1/models lists the base model and the "
+            "adapters this server has",
+            type="not_found_error",
+            param="model",
+            code="model_not_found",
+        )
+    if entry.problem:
+        raise ApiError(
+            400,
+            f"adapter {name!r} cannot be served: {entry.problem}",
+            param="model",
+            code="unsafe_adapter" if "pickle" in entry.problem else "invalid_adapter",
+        )
+    return entry

@@ -1,0 +1,142 @@
+"""The config tree of ``finesift serve``. Every field is a knob users may set in YAML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from jobs.config import check
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+"""What a served model name may look like: no separators, no leading dot, so no traversal."""
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Per-request limits; a request over one gets a 400 or 413 JSON error, never a crash."""
+
+    max_prompt_tokens: int = 2048
+    """Longest prompt (after the chat template) in tokens; longer ones get 413."""
+    max_tokens: int = 512
+    """Largest ``max_tokens`` a request may ask for; more gets 400."""
+    default_max_tokens: int = 128
+    """``max_tokens`` of a request that does not set it (capped at max_tokens)."""
+    max_request_bytes: int = 1_000_000
+    """Largest request body; larger ones get 413 before any parsing."""
+    max_stop_sequences: int = 4
+    """Most ``stop`` strings per request, as in OpenAI's API."""
+
+    def __post_init__(self) -> None:
+        check(self.max_prompt_tokens > 0, "limits.max_prompt_tokens must be positive")
+        check(self.max_tokens > 0, "limits.max_tokens must be positive")
+        check(self.default_max_tokens > 0, "limits.default_max_tokens must be positive")
+        check(self.max_request_bytes >= 1024, "limits.max_request_bytes must be at least 1024")
+        check(self.max_stop_sequences >= 0, "limits.max_stop_sequences must be >= 0")
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Dynamic batching of concurrent requests (``@serve.batch``), one adapter per batch."""
+
+    max_batch_size: int = 8
+    """Most requests generated together; memory grows linearly, per-token latency slowly."""
+    batch_wait_timeout_s: float = 0.01
+    """How long a batch waits to fill; this is added to a lone request's latency."""
+
+    def __post_init__(self) -> None:
+        check(self.max_batch_size >= 1, "batching.max_batch_size must be >= 1")
+        check(
+            0.0 <= self.batch_wait_timeout_s <= 10.0,
+            "batching.batch_wait_timeout_s must be in [0, 10] seconds",
+        )
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """Replicas of the generator deployment and what each one reserves."""
+
+    min_replicas: int = 1
+    """Replicas kept up when idle (0 would scale to zero and make the next request wait)."""
+    max_replicas: int = 1
+    """Most replicas the autoscaler starts; each holds a full copy of the base model."""
+    target_ongoing_requests: float = 8.0
+    """Ongoing requests per replica the autoscaler aims for; about one full batch."""
+    max_ongoing_requests: int = 32
+    """Requests one generator replica accepts at once; more wait in the caller's queue."""
+    num_cpus: float = 2.0
+    """CPUs each generator replica reserves; on CPU torch uses this many threads."""
+    num_gpus: float = 0.0
+    """GPUs each generator replica reserves; > 0 puts the model on cuda."""
+    ingress_replicas: int = 1
+    """Replicas of the light HTTP ingress (parsing, tokenizing, routing; 0 CPUs reserved)."""
+    ingress_max_ongoing_requests: int = 256
+    """Requests one ingress replica accepts at once (streams count until they finish)."""
+
+    def __post_init__(self) -> None:
+        check(self.min_replicas >= 0, "scaling.min_replicas must be >= 0")
+        check(
+            self.max_replicas >= max(1, self.min_replicas),
+            "scaling.max_replicas must be >= max(1, scaling.min_replicas)",
+        )
+        check(self.target_ongoing_requests > 0, "scaling.target_ongoing_requests must be > 0")
+        check(self.max_ongoing_requests >= 1, "scaling.max_ongoing_requests must be >= 1")
+        check(self.num_cpus >= 0 and self.num_gpus >= 0, "scaling.num_cpus/num_gpus must be >= 0")
+        check(self.ingress_replicas >= 1, "scaling.ingress_replicas must be >= 1")
+        check(
+            self.ingress_max_ongoing_requests >= 1,
+            "scaling.ingress_max_ongoing_requests must be >= 1",
+        )
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """``finesift serve``: an OpenAI-compatible API for a base model and its LoRA adapters."""
+
+    base_model: str = "default"
+    """'default' (bundled SmolLM2-135M-Instruct), a local model directory or a Hub id."""
+    adapters_dir: str = "adapters"
+    """Directory of adapters, one subdirectory each (``finesift train`` writes adapters/NAME)."""
+    base_name: str = "base"
+    """The ``model`` name that selects the base model without an adapter."""
+    host: str = "127.0.0.1"
+    """Address the HTTP proxy binds; 0.0.0.0 exposes the API to the network."""
+    port: int = 8000
+    """Port the HTTP proxy listens on."""
+    app_name: str = "finesift"
+    """Ray Serve application name (``serve status`` shows it)."""
+    route_prefix: str = "/"
+    """URL prefix of the API (no trailing slash unless '/'); the OpenAI base URL is
+    http://HOST:PORT/v1 for '/', http://HOST:PORT/PREFIX/v1 otherwise."""
+    dtype: str = "auto"
+    """Weights dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16."""
+    max_adapters_per_replica: int = 4
+    """Adapters one replica keeps attached (LRU); each costs its LoRA weights in memory."""
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    """Per-request limits."""
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    """Dynamic batching."""
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
+    """Replicas and resources."""
+
+    def __post_init__(self) -> None:
+        check(bool(self.base_model), "base_model must not be empty; 'default' is the bundled one")
+        check(bool(self.adapters_dir), "adapters_dir must not be empty")
+        check(
+            bool(NAME_PATTERN.fullmatch(self.base_name)),
+            f"base_name {self.base_name!r} must match {NAME_PATTERN.pattern}",
+        )
+        check(0 < self.port < 65536, f"port must be in 1..65535, got {self.port}")
+        check(bool(self.host), "host must not be empty; 127.0.0.1 serves this machine only")
+        check(
+            self.route_prefix.startswith("/")
+            and (self.route_prefix == "/" or not self.route_prefix.endswith("/")),
+            "route_prefix must start with '/' and not end with one, e.g. / or /finesift",
+        )
+        dtypes = ("auto", "float32", "bfloat16", "float16")
+        check(self.dtype in dtypes, f"dtype must be one of {dtypes}")
+        check(self.max_adapters_per_replica >= 1, "max_adapters_per_replica must be >= 1")
+        check(
+            self.scaling.max_ongoing_requests >= self.batching.max_batch_size,
+            "scaling.max_ongoing_requests must be >= batching.max_batch_size, or batches "
+            "never fill",
+        )

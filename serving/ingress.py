@@ -1,0 +1,344 @@
+"""The HTTP ingress deployment: OpenAI's routes, auth, validation, limits and streaming.
+
+It reserves no CPU: it parses, tokenizes and checks requests, resolves ``model`` against
+the adapters directory, and calls the generator with the adapter name as Serve's
+multiplexed model id. Every error is answered in OpenAI's JSON error shape.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see real types (Request) at runtime.
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.adapters import resolve_adapter, scan_adapters
+from serving.config import ServeConfig
+from serving.protocol import (
+    ApiError,
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkDelta,
+    Completion,
+    CompletionChoice,
+    CompletionChunk,
+    CompletionChunkChoice,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+    Usage,
+    error_body,
+    error_type_for,
+    new_id,
+    now,
+    parse_request,
+    sse,
+)
+from serving.sampling import GenParams, RowResult, StreamDelta
+
+log = logging.getLogger("ray.serve")
+
+API_KEY_ENV = "FINESIFT_API_KEY"
+"""When set (in the process that builds the app), /v1 requests need this bearer token."""
+
+api = FastAPI(title="finesift", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@api.exception_handler(ApiError)
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(
+        error_body(str(exc.detail), error_type_for(exc.status_code)), status_code=exc.status_code
+    )
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(
+        error_body(f"invalid request: {exc.errors()[:1]}", "invalid_request_error"), status_code=400
+    )
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of an API key; only the hash travels to the replicas and Serve's config."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+async def sse_events(
+    first: StreamDelta, rest: Any, req: Any, prompt_tokens: int, chat: bool
+) -> AsyncIterator[str]:
+    """Server-sent events of one streamed answer, ending with ``data: [DONE]``."""
+    ident, created = new_id("chatcmpl" if chat else "cmpl"), now()
+
+    def chunk(text: str | None, finish: str | None, role: bool = False) -> Any:
+        if chat:
+            delta = ChunkDelta(role="assistant" if role else None, content=text)
+            return ChatCompletionChunk(
+                id=ident,
+                created=created,
+                model=req.model,
+                choices=[ChatChunkChoice(delta=delta, finish_reason=finish)],
+            )
+        return CompletionChunk(
+            id=ident,
+            created=created,
+            model=req.model,
+            choices=[CompletionChunkChoice(text=text or "", finish_reason=finish)],
+        )
+
+    if chat:
+        yield sse(chunk("", None, role=True))
+    last = first
+    try:
+        delta = first
+        while True:
+            if delta.error:
+                yield sse(error_body(delta.error, error_type_for(delta.status), None, delta.code))
+                break
+            if delta.text:
+                yield sse(chunk(delta.text, None))
+            last = delta
+            if delta.finish_reason:
+                yield sse(chunk(None if chat else "", delta.finish_reason))
+                break
+            try:
+                delta = await rest.__anext__()
+            except StopAsyncIteration:
+                yield sse(chunk(None if chat else "", "length"))
+                break
+    except Exception as exc:  # the generator went away mid-stream
+        log.exception("stream failed")
+        yield sse(error_body(f"generation failed: {exc}"[:500], "server_error"))
+    if req.include_usage():
+        usage = Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=last.completion_tokens,
+            total_tokens=prompt_tokens + last.completion_tokens,
+        )
+        empty = ChatCompletionChunk if chat else CompletionChunk
+        yield sse(empty(id=ident, created=created, model=req.model, choices=[], usage=usage))
+    yield sse("[DONE]")
+
+
+@serve.deployment(name="OpenAIIngress")
+@serve.ingress(api)
+class OpenAIIngress:
+    """HTTP front: OpenAI's routes, auth, validation, limits, streaming.
+
+    Args:
+        generator: handle to the Generator deployment.
+        cfg: the serve config (names, limits, adapters directory).
+        model_dir: local base model directory (for the tokenizer and context length).
+        key_hash: SHA-256 of the API key, or None for no authentication.
+    """
+
+    def __init__(
+        self, generator: DeploymentHandle, cfg: ServeConfig, model_dir: str, key_hash: str | None
+    ) -> None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        from serving.engine import context_length
+
+        self.generator = generator
+        self.cfg = cfg
+        self.key_hash = key_hash
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+        self.context_length = context_length(
+            AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
+        )
+        self.created = now()
+
+    def _authorize(self, request: Request) -> None:
+        if self.key_hash is None:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            hash_key(token.strip()), self.key_hash
+        ):
+            raise ApiError(
+                401,
+                f"missing or wrong API key; send Authorization: Bearer <key> (the value of "
+                f"{API_KEY_ENV} on the server)",
+                type="authentication_error",
+                code="invalid_api_key",
+            )
+
+    @api.get("/healthz")
+    async def healthz(self) -> JSONResponse:
+        """200 when the generator answers within 10 s, else 503 (no auth: it reveals nothing)."""
+        try:
+            await asyncio.wait_for(self.generator.info.remote(), timeout=10)
+        except Exception:
+            log.exception("health check: the generator did not answer")
+            return JSONResponse({"status": "unavailable"}, 503)
+        return JSONResponse({"status": "ok"})
+
+    @api.get("/v1/models")
+    async def models(self, request: Request) -> JSONResponse:
+        """The base model and every servable adapter, listed from the directory now."""
+        self._authorize(request)
+        cards = [ModelCard(id=self.cfg.base_name, created=self.created, owned_by="finesift")]
+        for name, entry in scan_adapters(self.cfg.adapters_dir).items():
+            if entry.problem is None and name != self.cfg.base_name:
+                created = int(entry.path.stat().st_mtime)
+                cards.append(ModelCard(id=name, created=created, owned_by="finesift"))
+        return JSONResponse(ModelList(data=cards).model_dump())
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(self, request: Request) -> Any:
+        """OpenAI chat completions, whole or streamed."""
+        return await self._guarded(request, ChatCompletionRequest)
+
+    @api.post("/v1/completions")
+    async def completions(self, request: Request) -> Any:
+        """OpenAI (legacy) text completions, whole or streamed."""
+        return await self._guarded(request, CompletionRequest)
+
+    async def _guarded(
+        self, request: Request, cls: type[ChatCompletionRequest] | type[CompletionRequest]
+    ) -> Any:
+        """Serve a request; anything unexpected becomes a 500 JSON error, never a crash."""
+        try:
+            return await self._serve(request, cls)
+        except ApiError:
+            raise
+        except Exception as exc:
+            log.exception("request failed")
+            message = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            raise ApiError(500, message, type="server_error", code="internal_error") from exc
+
+    async def _serve(
+        self, request: Request, cls: type[ChatCompletionRequest] | type[CompletionRequest]
+    ) -> Any:
+        self._authorize(request)
+        req, params, model_id = await self._prepare(request, cls)
+        handle = (
+            self.generator.options(multiplexed_model_id=model_id) if model_id else (self.generator)
+        )
+        chat = cls is ChatCompletionRequest
+        if req.stream:
+            return await self._stream(handle, req, params, chat)
+        try:
+            result: RowResult = await handle.complete.remote(params)
+        except Exception as exc:
+            log.exception("generator call failed")
+            raise ApiError(500, f"generation failed: {exc}"[:500], type="server_error") from exc
+        if result.error:
+            raise ApiError(
+                result.status, result.error, error_type_for(result.status), None, result.code
+            )
+        usage = Usage(
+            prompt_tokens=len(params.prompt_ids),
+            completion_tokens=result.completion_tokens,
+            total_tokens=len(params.prompt_ids) + result.completion_tokens,
+        )
+        if chat:
+            body: Any = ChatCompletion(
+                id=new_id("chatcmpl"),
+                created=now(),
+                model=req.model,
+                usage=usage,
+                choices=[
+                    ChatChoice(
+                        message=AssistantMessage(content=result.text),
+                        finish_reason=result.finish_reason,
+                    )
+                ],
+            )
+        else:
+            body = Completion(
+                id=new_id("cmpl"),
+                created=now(),
+                model=req.model,
+                usage=usage,
+                choices=[CompletionChoice(text=result.text, finish_reason=result.finish_reason)],
+            )
+        return JSONResponse(body.model_dump())
+
+    async def _prepare(
+        self, request: Request, cls: type[ChatCompletionRequest] | type[CompletionRequest]
+    ) -> tuple[Any, GenParams, str]:
+        """Parse, validate and tokenize a request; every failure is an ApiError."""
+        from serving.prompts import check_limits, encode_request
+
+        limits = self.cfg.limits
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.max_request_bytes:
+            raise ApiError(
+                413,
+                f"request body is over {limits.max_request_bytes} bytes",
+                code="request_too_large",
+            )
+        req = parse_request(await request.body(), cls, limits.max_request_bytes)
+        model_id = self._model_id(req.model)
+        stops = req.stop_list()
+        if len(stops) > limits.max_stop_sequences:
+            raise ApiError(
+                400,
+                f"at most {limits.max_stop_sequences} stop sequences",
+                param="stop",
+                code="invalid_value",
+            )
+        prompt_ids = encode_request(self.tokenizer, req)
+        max_tokens = req.wanted_tokens(min(limits.default_max_tokens, limits.max_tokens))
+        check_limits(
+            len(prompt_ids),
+            max_tokens,
+            max_prompt_tokens=limits.max_prompt_tokens,
+            max_tokens_limit=limits.max_tokens,
+            context_length=self.context_length,
+        )
+        params = GenParams(
+            prompt_ids=tuple(prompt_ids),
+            max_tokens=max_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            stop=tuple(stops),
+            seed=req.seed,
+        )
+        return req, params, model_id
+
+    def _model_id(self, model: str) -> str:
+        """The multiplexed model id for ``model``: "" for the base model, else the adapter."""
+        if model == self.cfg.base_name:
+            return ""
+        return resolve_adapter(model, self.cfg.adapters_dir).name
+
+    async def _stream(
+        self, handle: DeploymentHandle, req: Any, params: GenParams, chat: bool
+    ) -> StreamingResponse:
+        """Start a streamed generation; errors before the first token keep their status."""
+        deltas = handle.options(stream=True).stream.remote(params)
+        try:
+            first: StreamDelta = await deltas.__anext__()
+        except StopAsyncIteration:
+            first = StreamDelta(finish_reason="length")
+        except Exception as exc:
+            log.exception("generator stream failed")
+            raise ApiError(500, f"generation failed: {exc}"[:500], type="server_error") from exc
+        if first.error:
+            raise ApiError(
+                first.status, first.error, error_type_for(first.status), None, first.code
+            )
+        events = sse_events(first, deltas, req, len(params.prompt_ids), chat)
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )

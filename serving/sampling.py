@@ -1,0 +1,218 @@
+"""Per-row generation state for batched ``generate``: sampling, stops and streamed text.
+
+Hugging Face ``generate`` takes one temperature, one top_p and one max length for a
+whole batch, and one global RNG. A batch of OpenAI requests has its own values per
+row, so finesift runs ``generate`` greedily and plugs in two per-row pieces:
+
+* :class:`RowSampler` (a logits processor) samples each row with its own temperature,
+  top_p and seeded ``torch.Generator`` and masks every other token, so greedy picks
+  the sampled one. A seeded request samples the same way whatever batch it lands in.
+* :class:`RowStopper` (a stopping criterion) feeds each new token to that row's
+  :class:`RowState`, which decodes text, finds stop strings and EOS, counts tokens and
+  knows which text is safe to stream.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import LogitsProcessor, StoppingCriteria
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """One request as the generator sees it (sent from the ingress, so kept plain).
+
+    Attributes:
+        prompt_ids: prompt token ids, unpadded.
+        max_tokens: most tokens to generate.
+        temperature: 0 for greedy decoding, else the softmax temperature.
+        top_p: nucleus sampling mass in (0, 1].
+        stop: strings that end the answer (not included in it).
+        seed: seeds this row's sampler; None draws a random seed.
+    """
+
+    prompt_ids: tuple[int, ...]
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """A finished answer, or an error that replaces it.
+
+    Attributes:
+        text: the answer, stop strings and EOS removed.
+        completion_tokens: tokens generated (an EOS token counts).
+        finish_reason: ``stop`` (EOS or a stop string) or ``length`` (max_tokens reached).
+        error: None, or a message when generation failed.
+        status: HTTP status for the error (400 for the client's fault, else 500).
+        code: short error code for the error.
+    """
+
+    text: str = ""
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    error: str | None = None
+    status: int = 500
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamDelta:
+    """New text for one streamed row since its previous delta.
+
+    Attributes:
+        text: the new text (may be empty).
+        finish_reason: set on the row's last delta.
+        completion_tokens: tokens generated so far.
+        error: set, with ``status``, when generation failed; the stream ends with it.
+        status: HTTP-like status of the error.
+        code: short error code of the error.
+    """
+
+    text: str = ""
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+    error: str | None = None
+    status: int = 500
+    code: str | None = None
+
+
+class RowState:
+    """The tokens, text and finish state of one row while it is generated.
+
+    Args:
+        params: the row's request.
+        decode: token ids to text (special tokens skipped).
+        eos_ids: token ids that end an answer.
+    """
+
+    def __init__(
+        self, params: GenParams, decode: Callable[[list[int]], str], eos_ids: Sequence[int]
+    ) -> None:
+        self.params = params
+        self._decode = decode
+        self._eos = frozenset(eos_ids)
+        self.tokens: list[int] = []
+        self.generated = 0
+        self.text = ""
+        self.finish_reason: str | None = None
+        self._emitted = 0
+        # A stop string may be split across tokens: keep back enough text to cut it off.
+        self._hold = max((len(s) for s in params.stop), default=1) - 1
+
+    @property
+    def done(self) -> bool:
+        """Whether the row has finished."""
+        return self.finish_reason is not None
+
+    def push(self, token_id: int) -> None:
+        """Add the row's next generated token; a finished row ignores it (it is padding)."""
+        if self.done:
+            return
+        self.generated += 1
+        if token_id in self._eos:
+            self.finish_reason = "stop"
+            return
+        self.tokens.append(token_id)
+        self.text = self._decode(self.tokens)
+        cut = self._first_stop()
+        if cut is not None:
+            self.text = self.text[: max(cut, self._emitted)]
+            self.finish_reason = "stop"
+        elif self.generated >= self.params.max_tokens:
+            self.finish_reason = "length"
+
+    def _first_stop(self) -> int | None:
+        """Index of the earliest stop string in the text, or None."""
+        hits = [i for i in (self.text.find(s) for s in self.params.stop) if i >= 0]
+        return min(hits) if hits else None
+
+    def take_delta(self) -> str:
+        """Text not yet streamed that can no longer change: never part of a stop string,
+        never half a multi-byte character."""
+        end = len(self.text)
+        if not self.done:
+            end = min(end - self._hold, len(self.text.rstrip("\ufffd")))
+        if end <= self._emitted:
+            return ""
+        delta = self.text[self._emitted : end]
+        self._emitted = end
+        return delta
+
+    def result(self) -> RowResult:
+        """The finished row (a row cut short by the batch's end counts as ``length``)."""
+        return RowResult(self.text, self.generated, self.finish_reason or "length")
+
+
+class RowSampler(LogitsProcessor):
+    """Sample each row with its own temperature, top_p and RNG; greedy rows take the argmax.
+
+    Returns scores that are -inf everywhere except the chosen token, so ``generate`` must
+    run with ``do_sample=False``.
+    """
+
+    def __init__(self, params: Sequence[GenParams], device: torch.device | str = "cpu") -> None:
+        self.params = list(params)
+        self.generators: list[torch.Generator | None] = []
+        for p in self.params:
+            if p.temperature <= 0.0:
+                self.generators.append(None)
+                continue
+            gen = torch.Generator(device=device)
+            gen.manual_seed(p.seed if p.seed is not None else random.getrandbits(63))
+            self.generators.append(gen)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
+        chosen = torch.argmax(scores, dim=-1)
+        for i, (p, gen) in enumerate(zip(self.params, self.generators, strict=True)):
+            if gen is not None:
+                chosen[i] = sample_token(scores[i], p.temperature, p.top_p, gen)
+        out = torch.full_like(scores, float("-inf"))
+        out.scatter_(1, chosen[:, None], 0.0)
+        return out
+
+
+def sample_token(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Draw one token id from ``softmax(logits / temperature)`` cut to its top_p mass."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # Drop a token when the mass before it already reaches top_p; the first always stays.
+        drop = (torch.cumsum(sorted_probs, dim=-1) - sorted_probs) >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        pick = torch.multinomial(sorted_probs, 1, generator=generator)
+        return order[pick].squeeze(0)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(0)
+
+
+class RowStopper(StoppingCriteria):
+    """Feed each step's tokens to the rows' states; a row stops when its state is done.
+
+    Args:
+        states: one state per batch row.
+        on_step: called after every step (in the generating thread), e.g. to stream.
+    """
+
+    def __init__(
+        self, states: Sequence[RowState], on_step: Callable[[], None] | None = None
+    ) -> None:
+        self.states = list(states)
+        self.on_step = on_step
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        for state, token in zip(self.states, input_ids[:, -1].tolist(), strict=True):
+            state.push(token)
+        if self.on_step is not None:
+            self.on_step()
+        return torch.tensor([s.done for s in self.states], device=input_ids.device)

@@ -1,0 +1,65 @@
+"""Tiny LoRA adapters for the serving tests, built from the tiny Llama, never downloaded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+def make_adapter(base_dir: Path, out: Path, seed: int, scale: float = 30.0) -> Path:
+    """Save a rank-4 LoRA adapter for ``base_dir`` whose weights visibly change answers.
+
+    peft starts LoRA B at zero (a no-op adapter); random, scaled-up weights make the
+    adapter's greedy answers differ from the base model's.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir))
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False
+    )
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(scale)
+    peft_model.save_pretrained(str(out), safe_serialization=True)
+    (out / "finesift.json").write_text(json.dumps({"base_model": str(base_dir)}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def adapters_template(tmp_path_factory, tiny_model_dir: Path) -> Path:
+    """An adapters directory: three good adapters and two that must never load.
+
+    * ``tiny-a``, ``tiny-b``, ``tiny-c``: safetensors LoRA adapters of the tiny model.
+    * ``pickled``: only ``adapter_model.bin`` (a pickle) - refused.
+    * ``broken``: a valid config but garbage safetensors - loading fails with a 500.
+    """
+    root = tmp_path_factory.mktemp("adapters-template")
+    for i, name in enumerate(("tiny-a", "tiny-b", "tiny-c")):
+        make_adapter(tiny_model_dir, root / name, seed=i + 1)
+    pickled = root / "pickled"
+    pickled.mkdir()
+    shutil.copy(root / "tiny-a" / "adapter_config.json", pickled / "adapter_config.json")
+    # Bytes of a pickle that would run code if unpickled: it must never be opened.
+    (pickled / "adapter_model.bin").write_bytes(b"cos\nsystem\n(S'touch /tmp/pwned'\ntR.")
+    broken = root / "broken"
+    broken.mkdir()
+    shutil.copy(root / "tiny-a" / "adapter_config.json", broken / "adapter_config.json")
+    (broken / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    return root
+
+
+@pytest.fixture
+def adapters_dir(tmp_path: Path, adapters_template: Path) -> Path:
+    """A private, writable copy of the adapters template for one test."""
+    out = tmp_path / "adapters"
+    shutil.copytree(adapters_template, out)
+    return out

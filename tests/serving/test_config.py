@@ -1,0 +1,131 @@
+"""ServeConfig, the shipped serve YAMLs, and the spot-check helpers (no Ray)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs.config import ConfigError, load_config
+from quality.errors import FinesiftError
+from serving.client import ask, make_client, openai_url, read_prompts, side_by_side, write_jsonl
+from serving.config import ServeConfig
+from serving.launch import base_url
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_serve_yaml_is_the_defaults():
+    assert load_config(ServeConfig, CONFIGS / "serve.yaml") == ServeConfig()
+
+
+def test_defaults_bind_loopback():
+    assert ServeConfig().host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("port=0", "port"),
+        ("route_prefix=/v2/", "route_prefix"),
+        ("base_name=../x", "base_name"),
+        ("dtype=int4", "dtype"),
+        ("limits.default_max_tokens=0", "default_max_tokens"),
+        ("scaling.max_replicas=0", "max_replicas"),
+        ("batching.max_batch_size=64", "max_ongoing_requests"),
+        ("scaling.num_gpus=-1", "num_gpus"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(ServeConfig, None, [override])
+
+
+def test_cli_fields_override_the_file():
+    cfg = load_config(
+        ServeConfig,
+        CONFIGS / "serve.yaml",
+        ["limits.max_tokens=64"],
+        port=9001,
+        adapters_dir="runs/adapters",
+    )
+    assert (cfg.port, cfg.adapters_dir, cfg.limits.max_tokens) == (9001, "runs/adapters", 64)
+
+
+def test_serve_deploy_yaml_is_a_valid_serve_config_matching_its_args(tiny_model_dir):
+    from ray.serve import Application
+    from ray.serve.schema import ServeDeploySchema
+
+    from serving.app import build_app
+
+    raw = yaml.safe_load((CONFIGS / "serve_deploy.yaml").read_text())
+    schema = ServeDeploySchema.model_validate(raw)
+    assert schema.http_options.host == "127.0.0.1"
+    (app,) = raw["applications"]
+    assert app["import_path"] == "serving.app:build_app"
+    overrides = [
+        f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in app["args"].items()
+    ]
+    cfg = load_config(ServeConfig, None, overrides)
+    deployments = {d["name"]: d for d in app["deployments"]}
+    gen, ingress = deployments["Generator"], deployments["OpenAIIngress"]
+    assert gen["ray_actor_options"] == {
+        "num_cpus": cfg.scaling.num_cpus,
+        "num_gpus": cfg.scaling.num_gpus,
+    }
+    assert gen["max_ongoing_requests"] == cfg.scaling.max_ongoing_requests
+    auto = gen["autoscaling_config"]
+    assert (auto["min_replicas"], auto["max_replicas"], auto["target_ongoing_requests"]) == (
+        cfg.scaling.min_replicas,
+        cfg.scaling.max_replicas,
+        cfg.scaling.target_ongoing_requests,
+    )
+    assert ingress["max_ongoing_requests"] == cfg.scaling.ingress_max_ongoing_requests
+    built = build_app({**app["args"], "base_model": str(tiny_model_dir)})
+    assert isinstance(built, Application)
+
+
+def test_urls():
+    assert openai_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
+    assert openai_url("http://127.0.0.1:8000/v1/") == "http://127.0.0.1:8000/v1"
+    assert base_url(ServeConfig(host="0.0.0.0", port=9000)) == "http://127.0.0.1:9000/v1"
+    assert base_url(ServeConfig(route_prefix="/fs")) == "http://127.0.0.1:8000/fs/v1"
+
+
+def test_read_prompts_from_text_and_jsonl(tmp_path):
+    text = tmp_path / "p.txt"
+    text.write_text("first\n\nsecond\n")
+    assert read_prompts(text) == ["first", "second"]
+    rows = tmp_path / "p.jsonl"
+    rows.write_text('{"prompt": "a"}\n{"instruction": "b"}\n')
+    assert read_prompts(rows) == ["a", "b"]
+    rows.write_text('{"output": "no prompt"}\n')
+    with pytest.raises(FinesiftError, match="p.jsonl:1"):
+        read_prompts(rows)
+    with pytest.raises(FinesiftError, match="does not exist"):
+        read_prompts(tmp_path / "absent.txt")
+
+
+def test_side_by_side_and_jsonl(tmp_path):
+    from rich.console import Console
+
+    rows = [{"prompt": "q1", "model": m, "answer": f"{m}-answer"} for m in ("base", "tuned")]
+    console = Console(record=True, width=120)
+    console.print(side_by_side(rows, ["base", "tuned"]))
+    shown = console.export_text()
+    assert "base-answer" in shown and "tuned-answer" in shown and "q1" in shown
+    write_jsonl(rows, tmp_path / "out" / "answers.jsonl")
+    lines = (tmp_path / "out" / "answers.jsonl").read_text().splitlines()
+    assert [json.loads(line)["model"] for line in lines] == ["base", "tuned"]
+
+
+def test_query_without_a_server_is_a_clear_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}", timeout=5)
+    with pytest.raises(FinesiftError, match="finesift serve"):
+        ask(client, "hi", "base", 4, 0.0)
