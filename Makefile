@@ -9,12 +9,13 @@ FINESIFT := $(VENV)/bin/finesift
 # Re-install when pyproject.toml changes; otherwise a second run skips the install.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 DEMO_DIR ?= demo
+DEMO_STEPS ?= 40
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_DEDUP_LOGS := 0
 
-.PHONY: install demo test test-all bench lint format clean
+.PHONY: install chromium demo test test-all bench lint format clean
 
 install: $(STAMP)
 
@@ -29,21 +30,40 @@ $(STAMP): pyproject.toml Makefile
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The whole pipeline on the bundled defaults: noisy data -> curated 500 -> LoRA adapter ->
+# served and spot-checked beside the base model. A few minutes on 2 CPU cores.
 demo: install
+	rm -rf $(DEMO_DIR)
 	$(FINESIFT) demo-data --rows 5000 --out $(DEMO_DIR)/noisy.jsonl
 	$(FINESIFT) curate $(DEMO_DIR)/noisy.jsonl --out $(DEMO_DIR)/curated --budget 500
+	$(FINESIFT) train --data $(DEMO_DIR)/curated/selected.jsonl --name demo \
+		--adapters-dir $(DEMO_DIR)/adapters --storage-path $(DEMO_DIR)/checkpoints \
+		--max-steps $(DEMO_STEPS) checkpoint.every_steps=$(DEMO_STEPS) eval.every_steps=$(DEMO_STEPS)
+	$(FINESIFT) adapters --adapters-dir $(DEMO_DIR)/adapters
+	$(FINESIFT) spot-check --serve --adapters-dir $(DEMO_DIR)/adapters --models base,demo \
+		--max-tokens 64 --out $(DEMO_DIR)/spot_check.jsonl
+	@echo "report: $(DEMO_DIR)/curated/report.html"
 
-test: install
+# The report test screenshots report.html in Debian's headless Chromium (skips without it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		  >/dev/null 2>&1 || echo "chromium could not be installed: the report screenshot test will skip" )
+
+test: install chromium
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
-test-all: install
+test-all: install chromium
 	$(PY) -m pytest -q -m ""
 
 bench: install
-	$(PIP) install --quiet '.[bench]' --no-deps semhash==0.5.0 || true
+	$(PIP) install --quiet -e '.[bench]'
 	$(PY) bench/curate_quality.py
 	$(PY) bench/curate_scaling.py
+	$(PY) bench/train_throughput.py
+	$(PY) bench/serve_load.py
+	$(PY) bench/quality_over_quantity.py
 
 lint:
 	$(PY) -m ruff check .

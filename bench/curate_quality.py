@@ -58,6 +58,12 @@ DATASETS = {
     "codegen": "gpteacher/codegen-instruct.json",
     "dolly": "dolly/dolly_3k.json",
 }
+# GPTeacher names the answer "response"; the alpaca reader wants "output".
+READ_OVERRIDES = {
+    "toolformer": ["read.field_map={response: output}"],
+    "codegen": ["read.field_map={response: output}"],
+    "dolly": [],
+}
 
 
 # --- running curate ------------------------------------------------------------------------
@@ -138,7 +144,9 @@ def planted_scores(rows: Sequence[dict], ledger: Sequence[dict]) -> dict[str, di
 
     Junk and stale rows are single rows: a flag is right when the truth says so. Junk counts
     as flagged when its reason is a heuristic rule or a quarantine reason (an empty answer
-    never reaches the rules: the reader quarantines it as empty_field).
+    never reaches the rules: the reader quarantines it as empty_field). A mislabeled row (an
+    answer to another task) that a rule drops counts against junk precision, although
+    dropping it is right: no detector for it exists yet.
 
     Args:
         rows: The generated rows, in file order.
@@ -218,8 +226,18 @@ def planted_details(rows: Sequence[dict], ledger: Sequence[dict]) -> dict[str, A
         dropped = sum(not survived(by_index[i]) for i in members)
         own = sum(rule in (by_index[i]["failed_rules"] or []) for i in members)
         junk[kind] = {"rows": len(members), "removed": dropped, "failed_own_rule": own}
+    index_of = {r["id"]: i for i, r in by_index.items()}
+    copied_by = {r["truth_of"]: i for i, r in enumerate(rows) if r["truth"] in COPY_KINDS}
     clean = [i for i, r in enumerate(rows) if r["truth"] == "clean"]
-    lost = Counter(by_index[i]["reason"] for i in clean if not survived(by_index[i]))
+    lost: Counter[str] = Counter()
+    for i in clean:
+        r = by_index[i]
+        if survived(r):
+            continue
+        partner = index_of.get(r["duplicate_of"] or r["kept_instead"] or "")
+        # An original dropped in favour of its own planted copy is a right call, not a loss.
+        if partner is None or partner != copied_by.get(i):
+            lost[r["reason"]] += 1
     conflicts = [i for i, r in enumerate(rows) if r["truth"] == "conflict"]
     wrong_dropped = sum(
         not survived(by_index[i]) and survived(by_index[rows[i]["truth_of"]]) for i in conflicts
@@ -266,8 +284,9 @@ def part_planted(n_rows: int, model: str, work: Path) -> dict[str, Any]:
     for kind, d in details["junk_by_kind"].items():
         print(f"  {kind:28s} {d['rows']:4d} {d['removed']:4d} {d['failed_own_rule']:4d}")
     print(
-        f"clean rows removed: {sum(details['clean_removed'].values())} of "
-        f"{details['clean_rows']} {details['clean_removed']}"
+        f"clean rows removed other than for their own planted copy: "
+        f"{sum(details['clean_removed'].values())} of {details['clean_rows']} "
+        f"{details['clean_removed']}"
     )
     print(
         f"conflicts where the wrong answer was the one dropped: "
@@ -314,7 +333,9 @@ def part_ladder(
             ("fuzzy", t, [f"dedup.fuzzy_threshold={t}", "dedup.semantic=false"]) for t in fuzzy
         ]
         for knob, t, overrides in runs:
-            ledger = curate(path, work / f"{name}-{knob}-{t}", model, overrides)
+            ledger = curate(
+                path, work / f"{name}-{knob}-{t}", model, READ_OVERRIDES[name] + overrides
+            )
             results[name][knob][t] = sum(survived(r) for r in ledger)
             if knob == "semantic" and t == 0.95:
                 default_ledgers[name] = ledger

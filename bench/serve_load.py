@@ -254,6 +254,7 @@ def main() -> None:
     parser.add_argument("--soak-seconds", type=float, default=120.0)
     parser.add_argument("overrides", nargs="*", help="serve config key=value overrides")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
 
     import ray
 
@@ -271,10 +272,13 @@ def main() -> None:
         adapters_dir="/nonexistent-adapters",
         port=free_port(),
     )
+    # The replicas get the same OpenMP policy through their runtime_env (read when torch loads).
+    os.environ["OMP_WAIT_POLICY"] = cfg.scaling.omp_wait_policy
     threads = max(1, int(cfg.scaling.num_cpus))
     print(
         f"model {model_dir}\nmax_tokens={args.max_tokens} torch threads={threads} "
         f"batch={cfg.batching.max_batch_size} wait={cfg.batching.batch_wait_timeout_s}s "
+        f"omp={cfg.scaling.omp_wait_policy} "
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
     )
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,7 +188,7 @@ def main() -> None:
         ("finesift train (Ray Train, 1 worker)", ray_side),
     ):
         print(
-            f"| {label} | {r['tokens_per_s']:.0f} | {r['wall_s']:.0f} | "
+            f"| {label} | {r['tokens_per_s']:.1f} | {r['wall_s']:.0f} | "
             f"{r['peak_rss_mb']:.0f} | {r['steps']} | {r['tokens']} |"
         )
     ratio = ray_side["tokens_per_s"] / plain["tokens_per_s"]
@@ -196,6 +197,7 @@ def main() -> None:
         f"{'met' if ratio >= 0.9 else 'NOT met'})"
     )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -39,11 +39,15 @@ RESUME_ONLY = (
 LIBRARIES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "ray")
 
 
-def run_identity(base_model: str, data_path: str, data_sha256: str, rows: int) -> dict[str, Any]:
-    """What makes two runs "the same run": the base model and the training data."""
+def run_identity(
+    base_model: str, data_path: str, data_sha256: str, rows: int, lora: dict[str, Any]
+) -> dict[str, Any]:
+    """What makes two runs "the same run": base model, training data and adapter shape
+    (a checkpoint cannot resume into LoRA matrices of another rank or other modules)."""
     return {
         "base_model": base_model,
         "data": {"path": str(data_path), "sha256": data_sha256, "rows": rows},
+        "lora": lora,
     }
 
 
@@ -75,6 +79,9 @@ def check_identity(
             f"{str(old_sha)[:12]}...), not {identity['data']['path']} "
             f"(sha256 {identity['data']['sha256'][:12]}...)"
         )
+    old_lora = existing.get("lora")
+    if old_lora is not None and old_lora != identity["lora"]:
+        problems.append(f"LoRA settings {old_lora}, not {identity['lora']}")
     if problems:
         raise FinesiftError(
             f"--name {name} is taken: {where} was trained on {' and '.join(problems)}. "

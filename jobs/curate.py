@@ -214,11 +214,12 @@ def _split(ds):
 
 def _embed(active, cfg: CurateConfig):
     """Embeddings in a fixed-size actor pool; one CPU thread per reserved core."""
-    import ray
     from ray.data import ActorPoolStrategy
 
+    from jobs.ray_env import largest_node_cpus
+
     gpu = cfg.embed.num_gpus > 0
-    cores = int(ray.available_resources().get("CPU", 1))
+    cores = largest_node_cpus()
     threads = int(cfg.embed.num_cpus) or max(1, cores // cfg.embed.num_actors)
     return active.map_batches(
         ops.Embedder,

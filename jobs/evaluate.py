@@ -309,3 +309,10 @@ def print_table(result: dict[str, Any], out: Console | None = None) -> None:
 
 def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
+
+
+if __name__ == "__main__":  # `python -m jobs.evaluate --models ...`, as Ray jobs run it
+    from jobs.cli import run_main
+    from jobs.eval_cli import eval_command
+
+    run_main(eval_command)

@@ -44,6 +44,7 @@ def run(cfg: ExperimentConfig) -> dict[str, Any]:
         InputError: when an input cannot be read or an arm would have no rows.
     """
     from jobs import evaluate
+    from jobs.ray_env import init_ray
 
     cfg.require_inputs()
     assert cfg.data is not None and cfg.eval_data is not None
@@ -59,6 +60,7 @@ def run(cfg: ExperimentConfig) -> dict[str, Any]:
             "input does not contain"
         )
 
+    init_ray()  # once, up front: no arm's training time includes starting Ray
     data_files: dict[str, Path] = {}
     curate_summary = None
     if "curated" in cfg.arms:
@@ -218,7 +220,8 @@ def assemble(
         "schedule": schedule,
         "note": f"Every arm trained with the same settings, {schedule}; NLL and perplexity "
         f"on {eval_result['rows']} held-out rows (answer tokens only), ROUGE-L and chrF of "
-        f"greedy answers to {eval_result['generated_rows']} of them."
+        f"greedy answers to {eval_result['generated_rows']} of them. Train time is the wall "
+        "time of each arm's training run, Ray Train worker start included."
         + (f" {verdict}." if verdict else ""),
         "verdict": verdict,
         "arms": arms,

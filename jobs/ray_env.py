@@ -45,3 +45,11 @@ def _quiet_ray_data() -> None:
     ctx.print_on_execution_start = False
     if not interactive:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def largest_node_cpus() -> int:
+    """CPUs of the biggest alive node: an actor or worker can never use more than that."""
+    import ray
+
+    cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    return max(1, int(max(cpus, default=1)))

@@ -87,7 +87,9 @@ def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
     from jobs import adapters
 
     adapter_dir = Path(cfg.adapters_dir) / cfg.name
-    identity = adapters.run_identity(cfg.base_model, cfg.data, rows.data_sha256, rows.data_rows)
+    identity = adapters.run_identity(
+        cfg.base_model, cfg.data, rows.data_sha256, rows.data_rows, to_dict(cfg.lora)
+    )
     adapters.check_adapter_dir(adapter_dir, identity, cfg.name)
     storage_path = _storage_path(cfg.scaling.storage_path)
     manifest = adapters.read_run_manifest(storage_path, cfg.name)

@@ -65,9 +65,20 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         eval_on_start=resume_dir is None and cfg.eval.base_loss,
     )
     try:
+        if resume_dir is not None and _already_done(trainer, resume_dir, rank):
+            return  # Trainer would run one extra step past max_steps when resumed at the end
         trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _already_done(trainer: Any, resume_dir: Path, rank: int) -> bool:
+    """True when the checkpoint already reached the steps this config plans."""
+    done = json.loads((resume_dir / "trainer_state.json").read_text())["global_step"]
+    planned = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
+    if done >= planned and rank == 0:
+        print(f"[finesift] already trained to step {done}/{planned}; nothing to do", flush=True)
+    return done >= planned
 
 
 def _quiet_libraries() -> None:

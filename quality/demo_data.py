@@ -66,8 +66,9 @@ STALE_BEFORE = "2023-01-01"
 # Clean rows that may still be copied by a later duplicate or conflict; bounded so that a
 # million rows stay cheap, each original is copied at most once.
 _POOL_SIZE = 50_000
-# Consecutive key collisions after which a task's key space counts as used up.
-_MAX_MISSES = 40
+# Consecutive key collisions after which a task's key space counts as used up; large enough
+# that a task whose subtypes are mostly used up still reaches the roomy ones.
+_MAX_MISSES = 200
 # Near-duplicates: 3-word-shingle Jaccard with the original lands in this range.
 _NEAR_RANGE = (0.72, 0.9)
 
@@ -136,7 +137,7 @@ def iter_generate(
     start_date: str = "2024-01-01",
     mix: Mapping[str, float] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield a noisy instruction dataset row by row (see the module docstring).
+    """A noisy instruction dataset, built row by row as it is consumed (see the module).
 
     Args:
         rows: Number of rows to yield.
@@ -145,17 +146,18 @@ def iter_generate(
         mix: Share of each kind, keys from :data:`DEFAULT_MIX` (missing kinds get 0);
             normalized to sum to 1. Defaults to :data:`DEFAULT_MIX`.
 
-    Yields:
-        Dicts with instruction, input, output, category, timestamp, truth, truth_of.
+    Returns:
+        A lazy iterator of dicts with instruction, input, output, category, timestamp, truth
+        and truth_of.
 
     Raises:
-        FinesiftError: rows is negative, start_date is not an ISO date, or mix is invalid.
+        FinesiftError: rows is negative, start_date is not an ISO date, or mix is invalid
+            (raised at once, before the first row).
     """
     if rows < 0:
         raise FinesiftError(f"rows must be >= 0, got {rows}")
     gen = _Generator(seed, start_date, _check_mix(DEFAULT_MIX if mix is None else mix))
-    for index in range(rows):
-        yield gen.row(index)
+    return (gen.row(index) for index in range(rows))
 
 
 def generate(
@@ -307,6 +309,7 @@ class _Generator:
     # --- rows ------------------------------------------------------------------------------
 
     def row(self, index: int) -> dict[str, Any]:
+        """Row ``index``: draw its kind, then build it."""
         rng = self.rng
         kind = self.kinds[bisect.bisect(self.kind_cum, rng.random() * self.kind_cum[-1])]
         if kind in ("exact_duplicate", "near_duplicate", "conflict"):
@@ -332,6 +335,7 @@ class _Generator:
         truth_of: int | None = None,
         stale: bool = False,
     ) -> dict[str, Any]:
+        """The output row: the texts, a date (before 2023 when stale) and the truth."""
         days = self.stale_days if stale else self.days
         return {
             "instruction": task[0],
@@ -524,7 +528,7 @@ def _garble(rng: random.Random, out: str) -> str:
     if v == 1:  # terminal escape codes and control characters
         return f"\x1b[0m{out[: len(out) // 2]}\x00\x07\x1b[31m"
     noise = "#$%&*@!^~|\\/<>{}[]+=_"
-    return "".join(rng.choice(noise) if ch.isalpha() and rng.random() < 0.7 else ch for ch in out)
+    return "".join(rng.choice(noise) if ch.isalnum() and rng.random() < 0.9 else ch for ch in out)
 
 
 def _mojibake(rng: random.Random, out: str) -> str:

@@ -52,7 +52,12 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
             "target_ongoing_requests": s.target_ongoing_requests,
         },
         max_ongoing_requests=s.max_ongoing_requests,
-        ray_actor_options={"num_cpus": s.num_cpus, "num_gpus": s.num_gpus},
+        ray_actor_options={
+            "num_cpus": s.num_cpus,
+            "num_gpus": s.num_gpus,
+            # Read by OpenMP when torch loads, so it must be in the worker's environment.
+            "runtime_env": {"env_vars": {"OMP_WAIT_POLICY": s.omp_wait_policy}},
+        },
     ).bind(
         model_dir,
         adapters_dir,

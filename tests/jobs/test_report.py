@@ -217,6 +217,13 @@ def test_missing_parts_are_skipped_or_explained(tmp_path):
     page = write_report(write_run(tmp_path / "run", planted_rows(), with_map=False)).read_text()
     assert section_ids(page) == ["overview", "counts", "quality", "map", "dropped"]
     assert "No map.parquet in this run" in page
+    assert 'href="#dropped"' in page and 'href="#training"' not in page  # no dead links
+
+
+def test_a_ledger_with_nothing_dropped_still_renders(tmp_path):
+    rows = [ledger_row(i, "selected", None) for i in range(5)]
+    page = write_report(write_run(tmp_path / "run", rows)).read_text()
+    assert "dropped" in section_ids(page) and "<details>" not in page
 
 
 def test_bad_run_directories_are_named(tmp_path):

@@ -222,10 +222,14 @@ def _start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.P
     raise RuntimeError(f"ray start {' '.join(args[:2])} failed:\n{log.read_text()[-3000:]}")
 
 
-def _stop(processes: list[subprocess.Popen], temp_dir: Path | None) -> None:
-    """Stop the nodes we started: SIGTERM each ``ray start --block`` (it shuts its node
-    down), then SIGKILL what is left of their process groups and of any process that runs
-    out of our private temp dir (Ray workers and drivers live in their own groups)."""
+def _stop(processes: list[subprocess.Popen], temp_dir: Path | None, token: str = "") -> None:
+    """Stop the nodes we started and nothing else.
+
+    SIGTERM each ``ray start --block`` (it shuts its node down), then SIGKILL what is left
+    of their process groups, and of any process that runs out of our private temp dir or
+    carries our cluster's token in its environment (Ray workers, drivers and the client
+    server live in process groups of their own, some under a rewritten process title).
+    """
     import psutil
 
     for proc in processes:
@@ -241,7 +245,9 @@ def _stop(processes: list[subprocess.Popen], temp_dir: Path | None) -> None:
     marker = str(temp_dir)
     for p in psutil.process_iter(["pid", "cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if any(marker in part for part in p.info["cmdline"] or ()):
+            ours = any(marker in part for part in p.info["cmdline"] or ())
+            ours = ours or bool(token) and p.environ().get("RAY_AUTH_TOKEN") == token
+            if ours and p.pid != os.getpid():
                 p.kill()
 
 
@@ -264,7 +270,6 @@ def local_cluster():
     common = [
         "--node-ip-address=127.0.0.1",
         "--num-cpus=2",
-        f"--temp-dir={temp_dir}",
         "--object-store-memory=150000000",
         "--disable-usage-stats",
     ]
@@ -291,6 +296,7 @@ def local_cluster():
                 "--dashboard-host=127.0.0.1",
                 "--include-dashboard=true",
                 f"--ray-client-server-port={free_port()}",
+                f"--temp-dir={temp_dir}",
             ]
             try:
                 log = temp_dir / f"head-{attempt}.log"
@@ -302,7 +308,9 @@ def local_cluster():
         address = f"http://127.0.0.1:{dashboard_port}"
         _wait_for_nodes(LocalCluster(address, token, temp_dir, processes), 1)
         for attempt in range(TRIES):
-            worker = [f"--address=127.0.0.1:{gcs_port}"]
+            # Its own temp dir, as on a real machine: nodes sharing one would share (and
+            # garbage-collect) each other's runtime_env directories, a job's cwd included.
+            worker = [f"--address=127.0.0.1:{gcs_port}", f"--temp-dir={temp_dir / 'worker'}"]
             try:
                 log = temp_dir / f"worker-{attempt}.log"
                 processes.append(_start_node(worker + common + node_ports(), env, log))
@@ -316,7 +324,7 @@ def local_cluster():
     finally:
         if address:
             _stop_jobs(address, token)
-        _stop(processes, temp_dir)
+        _stop(processes, temp_dir, token)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import ConfigError, load_config
+from jobs.config import ConfigError, load_config, to_dict
 from jobs.train_config import TrainConfig
 from jobs.train_data import (
     apply_length_policy,
+    file_sha256,
     load_examples,
     split_heldout,
     to_prompt_completion,
@@ -280,15 +281,21 @@ def test_a_name_taken_by_other_data_is_refused_and_kept(tmp_path, tiny_model_dir
         train_job.train(tiny_cfg(tmp_path, tiny_model_dir, data, "f"))
 
 
-def test_a_run_started_with_another_base_model_is_refused(tmp_path, tiny_model_dir):
+def test_a_run_started_with_other_base_model_or_lora_is_refused(tmp_path, tiny_model_dir):
     from jobs import adapters
     from jobs import train as train_job
 
     data = write_jsonl(tmp_path / "d.jsonl", arithmetic_rows(8))
     cfg = tiny_cfg(tmp_path, tiny_model_dir, data)
-    other = adapters.run_identity("some/other-model", str(data), "1" * 64, 8)
+    lora = to_dict(cfg.lora)
+    other = adapters.run_identity("some/other-model", str(data), "1" * 64, 8, lora)
     adapters.write_run_manifest(cfg.scaling.storage_path, "t", other)
     with pytest.raises(FinesiftError, match="base model 'some/other-model'"):
+        train_job.train(cfg)
+    sha = file_sha256(data)
+    same = adapters.run_identity(str(tiny_model_dir), str(data), sha, 8, {**lora, "r": 4})
+    adapters.write_run_manifest(cfg.scaling.storage_path, "t", same)
+    with pytest.raises(FinesiftError, match="LoRA settings"):
         train_job.train(cfg)
 
 
@@ -328,6 +335,18 @@ def test_prepare_rows_reports_long_rows(tmp_path, tiny_model_dir):
     assert len(prepared.train) == 13 and prepared.eval == []
     assert any("1 training rows are longer than text.max_length=48" in n for n in prepared.notes)
     assert prepared.data_rows == 13 and len(prepared.data_sha256) == 64
+
+
+def test_eval_data_file_replaces_the_heldout_split(tmp_path, tiny_model_dir):
+    from jobs.train import prepare_rows
+
+    data = write_jsonl(tmp_path / "d.jsonl", arithmetic_rows(10))
+    held = write_jsonl(tmp_path / "e.jsonl", [chat("Add 9 and 9.", "The answer is 18.")])
+    prepared = prepare_rows(
+        tiny_cfg(tmp_path, tiny_model_dir, data, eval_data=str(held)), str(tiny_model_dir)
+    )
+    assert len(prepared.train) == 10
+    assert [e["completion"][0]["content"] for e in prepared.eval] == ["The answer is 18."]
 
 
 def test_worker_resources_default_to_all_cpus_of_a_node(monkeypatch):

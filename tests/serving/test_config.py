@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -72,10 +75,13 @@ def test_serve_deploy_yaml_is_a_valid_serve_config_matching_its_args(tiny_model_
     cfg = load_config(ServeConfig, None, overrides)
     deployments = {d["name"]: d for d in app["deployments"]}
     gen, ingress = deployments["Generator"], deployments["OpenAIIngress"]
-    assert gen["ray_actor_options"] == {
-        "num_cpus": cfg.scaling.num_cpus,
-        "num_gpus": cfg.scaling.num_gpus,
-    }
+    options = gen["ray_actor_options"]
+    assert (options["num_cpus"], options["num_gpus"]) == (
+        cfg.scaling.num_cpus,
+        cfg.scaling.num_gpus,
+    )
+    env = app["runtime_env"]["env_vars"]
+    assert env["OMP_WAIT_POLICY"] == cfg.scaling.omp_wait_policy
     assert gen["max_ongoing_requests"] == cfg.scaling.max_ongoing_requests
     auto = gen["autoscaling_config"]
     assert (auto["min_replicas"], auto["max_replicas"], auto["target_ongoing_requests"]) == (
@@ -129,3 +135,20 @@ def test_query_without_a_server_is_a_clear_error():
     client = make_client(f"http://127.0.0.1:{port}", timeout=5)
     with pytest.raises(FinesiftError, match="finesift serve"):
         ask(client, "hi", "base", 4, 0.0)
+
+
+def test_serve_until_stopped_returns_on_sigterm_and_cleans_up(monkeypatch):
+    from serving import launch
+
+    events = []
+    monkeypatch.setattr(launch, "start_server", lambda cfg: events.append("start") or "http://x")
+    monkeypatch.setattr(launch, "close", lambda cfg: events.append("close"))
+    before = signal.getsignal(signal.SIGTERM)
+
+    def ready(url: str) -> None:
+        events.append(url)
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    launch.serve_until_stopped(ServeConfig(), on_ready=ready)
+    assert events == ["start", "http://x", "close"]
+    assert signal.getsignal(signal.SIGTERM) == before

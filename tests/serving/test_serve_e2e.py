@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -298,7 +297,6 @@ def test_a_failing_generation_is_a_500_and_the_replica_keeps_serving(client, ser
         status, body = http("POST", chat, {"model": "broken", "messages": HELLO, "stream": stream})
         error = assert_error(status, body, 500, "adapter_load_failed")
         assert "broken" in error["message"]
-    started = time.monotonic()
     out = client.chat.completions.create(model="base", messages=HELLO, max_tokens=4)
     assert out.choices[0].message.content is not None
-    assert time.monotonic() - started < 30
+    assert "broken" not in generator_info()["attached"]
