@@ -116,9 +116,12 @@ def _count_rows(path: Path) -> int:
 
 
 def row_index(source: str) -> int:
-    """0-based row of a ledger ``source``: "path:LINE" is 1-based for JSONL, 0-based for JSON."""
-    path, _, where = source.rpartition(":")
-    return int(where) - 1 if path.endswith(".jsonl") else int(where)
+    """0-based row of a ledger ``source``: "path:LINE" (1-based line of a JSONL file) or
+    "path#INDEX" (0-based index into a JSON array)."""
+    path, sep, where = source.rpartition("#")
+    if sep and where.isdigit():
+        return int(where)
+    return int(source.rpartition(":")[2]) - 1
 
 
 def survived(row: dict) -> bool:

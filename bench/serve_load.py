@@ -2,12 +2,13 @@
 
 Runs against the bundled SmolLM2-135M-Instruct (``jobs.models.resolve_base_model()``):
 
-1. In-process baseline: ``model.generate`` (greedy, same prompts, same max_new_tokens,
-   same torch threads as a replica), one request at a time.
-2. The Serve app on 127.0.0.1, with the config's batching and resources, loaded by
-   closed-loop clients at concurrency 1, 8 and 32 (raw HTTP keep-alive connections, a
-   bounded number of requests per level). Greedy answers are checked to equal the
-   in-process ones, so both sides generate the same tokens.
+1. Overhead: every prompt is answered by in-process ``model.generate`` (greedy, same
+   max_new_tokens, same torch threads and OpenMP policy as a replica) and by the server
+   (127.0.0.1, concurrency 1) back to back, order alternating, so both sides see the
+   same load on a shared machine. Greedy answers are checked to be equal, so both sides
+   generate the same tokens.
+2. Throughput: closed-loop clients (raw HTTP keep-alive connections, a bounded number
+   of requests) at concurrency 1 and 8 in alternating blocks, then 32.
 3. ``--soak``: concurrency 32 for ``--soak-seconds`` (default 120): counts 5xx and
    samples the replicas' RSS to show memory does not grow.
 
@@ -85,43 +86,56 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def in_process(model_dir: str, max_tokens: int, threads: int, rounds: int) -> Level:
-    """Greedy ``generate`` of every prompt, one at a time, in this process."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+class InProcess:
+    """Greedy ``generate`` in this process, with the settings the server uses."""
 
-    torch.set_num_threads(threads)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    # What the server runs: greedy, stop at EOS, nothing else (no repetition penalty...).
-    eos = model.generation_config.eos_token_id or tok.eos_token_id
-    config = GenerationConfig(
-        do_sample=False,
-        max_new_tokens=max_tokens,
-        eos_token_id=eos,
-        pad_token_id=tok.pad_token_id or tok.eos_token_id,
-    )
-    level = Level(concurrency=1)
+    def __init__(self, model_dir: str, max_tokens: int, threads: int) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    def run(prompt: str) -> tuple[str, int]:
-        text = tok.apply_chat_template(
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.tok = AutoTokenizer.from_pretrained(model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+        # What the server runs: greedy, stop at EOS, nothing else (no repetition penalty...).
+        eos = self.model.generation_config.eos_token_id or self.tok.eos_token_id
+        self.config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=max_tokens,
+            eos_token_id=eos,
+            pad_token_id=self.tok.pad_token_id or self.tok.eos_token_id,
+        )
+
+    def ask(self, prompt: str) -> tuple[int, float, int, str]:
+        """Same result tuple as Client.ask: (status, latency, tokens, text)."""
+        t0 = time.perf_counter()
+        text = self.tok.apply_chat_template(
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
-        ids = tok(text, add_special_tokens=False, return_tensors="pt")
-        with torch.inference_mode():
-            out = model.generate(**ids, generation_config=config)
+        ids = self.tok(text, add_special_tokens=False, return_tensors="pt")
+        with self.torch.inference_mode():
+            out = self.model.generate(**ids, generation_config=self.config)
         new = out[0, ids["input_ids"].shape[1] :]
-        return tok.decode(new, skip_special_tokens=True), len(new)
+        answer = self.tok.decode(new, skip_special_tokens=True)
+        return 200, time.perf_counter() - t0, len(new), answer
 
-    run(PROMPTS[0])  # warm-up
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for prompt in PROMPTS:
-            t0 = time.perf_counter()
-            text, n = run(prompt)
-            level.add(200, time.perf_counter() - t0, n, prompt, text)
-    level.wall = time.perf_counter() - start
-    return level
+
+def paired(url: str, local: InProcess, rounds: int, max_tokens: int) -> tuple[Level, Level]:
+    """Each prompt in-process and served back to back (order alternating), so both sides
+    see the same machine load; returns (in-process, served) at concurrency 1."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    client = Client(parsed.hostname, parsed.port, parsed.path)
+    base, served = Level(concurrency=1), Level(concurrency=1)
+    for r in range(rounds):
+        for i, prompt in enumerate(PROMPTS):
+            order = [(base, local.ask), (served, lambda p: client.ask(p, max_tokens))]
+            for level, ask in order if (i + r) % 2 == 0 else order[::-1]:
+                status, latency, tokens, text = ask(prompt)
+                level.add(status, latency, tokens, prompt, text)
+                level.wall += latency
+    return base, served
 
 
 class Client:
@@ -164,12 +178,20 @@ class Client:
         )
 
 
-def load(url: str, concurrency: int, requests: int, max_tokens: int, deadline: float = 0) -> Level:
-    """Closed loop: ``concurrency`` clients share ``requests`` requests (or run to deadline)."""
+def load(
+    url: str,
+    concurrency: int,
+    requests: int,
+    max_tokens: int,
+    deadline: float = 0,
+    into: Level | None = None,
+) -> Level:
+    """Closed loop: ``concurrency`` clients share ``requests`` requests (or run to deadline);
+    results are added to ``into`` when given (its wall time grows by this run's)."""
     from urllib.parse import urlparse
 
     parsed = urlparse(url)
-    level = Level(concurrency=concurrency)
+    level = into if into is not None else Level(concurrency=concurrency)
     lock = threading.Lock()
     counter = iter(range(requests))
 
@@ -188,21 +210,23 @@ def load(url: str, concurrency: int, requests: int, max_tokens: int, deadline: f
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(worker, range(concurrency)))
-    level.wall = time.perf_counter() - start
+    level.wall += time.perf_counter() - start
     return level
 
 
 def replica_rss_mb(app_name: str) -> dict[str, float]:
-    """RSS of every replica of the app, by actor class, from Ray's state API."""
+    """RSS of this app's replicas by deployment, found by their process titles
+    (``ray::ServeReplica:APP:DEPLOYMENT``); no Ray state API (it needs the dashboard)."""
     import psutil
-    from ray.util.state import list_actors
 
-    rss = {}
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], limit=1000):
-        name = actor.class_name or ""
-        if name.startswith(f"ServeReplica:{app_name}:") and actor.pid:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                rss[name.split(":")[-1]] = psutil.Process(actor.pid).memory_info().rss / 2**20
+    marker = f"ServeReplica:{app_name}:"
+    rss: dict[str, float] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        title = " ".join(proc.info["cmdline"] or [])
+        if marker in title:
+            deployment = title.split(marker, 1)[1].split()[0]
+            with contextlib.suppress(psutil.Error):
+                rss[deployment] = rss.get(deployment, 0.0) + proc.memory_info().rss / 2**20
     return rss
 
 
@@ -282,22 +306,29 @@ def main() -> None:
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
     )
 
-    base = in_process(model_dir, args.max_tokens, threads, args.rounds)
-    show("in-process generate", base)
-
     ray.init(
         num_cpus=max(2, int(cfg.scaling.num_cpus)), include_dashboard=False, log_to_driver=False
     )
     url = start_server(cfg)
     try:
-        load(url, 1, 4, args.max_tokens)  # warm-up
-        levels = {}
-        for c, n in ((1, 16 * args.rounds), (8, 48), (32, 96)):
-            levels[c] = load(url, c, n, args.max_tokens)
-            show(f"served c={c}", levels[c])
-        same = sum(levels[1].answers.get(p) == base.answers.get(p) for p in base.answers)
+        local = InProcess(model_dir, args.max_tokens, threads)
+        for prompt in PROMPTS[:2]:  # warm-up both sides
+            local.ask(prompt)
+        load(url, 1, 4, args.max_tokens)
+        base, served1 = paired(url, local, args.rounds, args.max_tokens)
+        show("in-process generate", base)
+        show("served c=1 (paired)", served1)
+        same = sum(served1.answers.get(p) == base.answers.get(p) for p in base.answers)
         print(f"served greedy answers equal to in-process: {same}/{len(base.answers)}")
-        overhead = pct(levels[1].latencies, 0.5) / pct(base.latencies, 0.5) - 1
+        # Throughput: c=1 and c=8 blocks alternate, so slow phases of a shared machine hit both.
+        levels = {1: Level(concurrency=1), 8: Level(concurrency=8)}
+        for _ in range(3):
+            load(url, 1, 6, args.max_tokens, into=levels[1])
+            load(url, 8, 24, args.max_tokens, into=levels[8])
+        levels[32] = load(url, 32, 96, args.max_tokens)
+        for c, level in levels.items():
+            show(f"served c={c}", level)
+        overhead = pct(served1.latencies, 0.5) / pct(base.latencies, 0.5) - 1
         speedup = levels[8].throughput / levels[1].throughput
         print(
             f"overhead at c=1 (p50 served / p50 in-process - 1): {overhead * 100:.1f}%  "
@@ -308,6 +339,7 @@ def main() -> None:
             f"[target >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}]"
         )
         print(f"throughput c=32 / c=1: {levels[32].throughput / levels[1].throughput:.2f}x")
+        print(f"load average now: {os.getloadavg()[0]:.1f}")
         if args.soak:
             result = soak(url, cfg.app_name, args.soak_seconds, args.max_tokens)
             level = result["level"]

@@ -267,7 +267,7 @@ RULES: dict[str, Rule] = {
         _rule(ngram_repetition, 0.7),
         _rule(junk_characters, 0.8),
         _rule(markup_mojibake, 0.6),
-        _rule(unvisitable_url, 0.3),
+        _rule(unvisitable_url, 0.6),  # an invented source is a hallucination: drop
         _rule(language_mismatch, 0.6),
     )
 }
