@@ -9,7 +9,7 @@ FINESIFT := $(VENV)/bin/finesift
 # Re-install when pyproject.toml changes; otherwise a second run skips the install.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 DEMO_DIR ?= demo
-DEMO_STEPS ?= 40
+DEMO_STEPS ?= 30
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -122,6 +122,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return dict(value)
     if hint is str and isinstance(value, datetime.date):
         return value.isoformat()  # YAML reads `since: 2024-01-01` as a date
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads 5e-3 (no dot) as a string
+        except ValueError:
+            pass
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and not isinstance(value, hint):
