@@ -412,6 +412,7 @@ def write_noisy_rows(path: Path) -> int:
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # a real two-node cluster: minutes on 2 cores; run by `make test-all`
 def test_token_auth_is_enforced(local_cluster):
     address = ["--address", local_cluster.address]
     refused = finesift(local_cluster, "jobs", "list", *address, token="not-the-token")
@@ -422,6 +423,7 @@ def test_token_auth_is_enforced(local_cluster):
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # a real two-node cluster: minutes on 2 cores; run by `make test-all`
 def test_submit_curate_then_train_on_a_local_cluster(local_cluster, tmp_path, tiny_model_dir):
     address = ["--address", local_cluster.address]
     data = tmp_path / "noisy.jsonl"
@@ -464,6 +466,7 @@ def test_submit_curate_then_train_on_a_local_cluster(local_cluster, tmp_path, ti
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # a real two-node cluster: minutes on 2 cores; run by `make test-all`
 def test_a_failing_job_exits_nonzero_with_its_reason(local_cluster, tmp_path):
     result = finesift(
         local_cluster, "submit", "curate", "--address", local_cluster.address, "--follow",
