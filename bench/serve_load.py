@@ -138,6 +138,33 @@ def paired(url: str, local: InProcess, rounds: int, max_tokens: int) -> tuple[Le
     return base, served
 
 
+def engine_batch_ratio(model_dir: str, max_tokens: int, blocks: int = 2) -> float:
+    """Tokens/s of the replica's own engine on 8 rows at once vs one row at a time,
+    in alternating blocks: the batching gain the hardware allows, without Serve."""
+    from serving.engine import GenerationEngine
+    from serving.sampling import GenParams
+
+    engine = GenerationEngine(model_dir)
+    params = []
+    for prompt in PROMPTS[:8]:
+        ids = engine.tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+        )
+        tokens = engine.tokenizer(ids, add_special_tokens=False)["input_ids"]
+        params.append(GenParams(tuple(tokens), max_tokens, temperature=0.0))
+    engine.generate(params[:1])
+    time_one = time_eight = 0.0
+    tokens_one = tokens_eight = 0
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        tokens_one += sum(engine.generate([p])[0].completion_tokens for p in params)
+        time_one += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tokens_eight += sum(r.completion_tokens for r in engine.generate(params))
+        time_eight += time.perf_counter() - t0
+    return (tokens_eight / time_eight) / (tokens_one / time_one)
+
+
 class Client:
     """One keep-alive HTTP connection to the server, posting chat completions."""
 
@@ -224,7 +251,7 @@ def replica_rss_mb(app_name: str) -> dict[str, float]:
     for proc in psutil.process_iter(["cmdline"]):
         title = " ".join(proc.info["cmdline"] or [])
         if marker in title:
-            deployment = title.split(marker, 1)[1].split()[0]
+            deployment = title.split(marker, 1)[1].split()[0].split(".")[0]
             with contextlib.suppress(psutil.Error):
                 rss[deployment] = rss.get(deployment, 0.0) + proc.memory_info().rss / 2**20
     return rss
@@ -320,6 +347,11 @@ def main() -> None:
         show("served c=1 (paired)", served1)
         same = sum(served1.answers.get(p) == base.answers.get(p) for p in base.answers)
         print(f"served greedy answers equal to in-process: {same}/{len(base.answers)}")
+        batch_ratio = engine_batch_ratio(model_dir, args.max_tokens)
+        print(
+            f"in-process GenerationEngine, batch of 8 vs 1 row: {batch_ratio:.2f}x tokens/s "
+            "(what batching can give on this machine now)"
+        )
         # Throughput: c=1 and c=8 blocks alternate, so slow phases of a shared machine hit both.
         levels = {1: Level(concurrency=1), 8: Level(concurrency=8)}
         for _ in range(3):
