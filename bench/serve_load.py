@@ -358,6 +358,11 @@ def main() -> None:
             load(url, 1, 6, args.max_tokens, into=levels[1])
             load(url, 8, 24, args.max_tokens, into=levels[8])
         levels[32] = load(url, 32, 96, args.max_tokens)
+        from ray import serve
+
+        info = serve.get_deployment_handle("Generator", cfg.app_name).info.remote().result()
+        sizes = sorted(info["batch_sizes"].items())
+        print("generator batch sizes (size: batches): " + ", ".join(f"{k}: {v}" for k, v in sizes))
         for c, level in levels.items():
             show(f"served c={c}", level)
         overhead = pct(served1.latencies, 0.5) / pct(base.latencies, 0.5) - 1

@@ -7,7 +7,8 @@ Two deployments (see serving/ingress.py and serving/generator.py):
   enforces the limits, and calls the generator with the adapter name as Ray Serve's
   multiplexed model id.
 * ``Generator`` (the CPUs/GPUs of the config, autoscaled) holds one base model, attaches
-  adapters on demand (``@serve.multiplexed``) and generates batches (``@serve.batch``).
+  adapters on demand (``@serve.multiplexed``) and generates batches, one adapter each
+  (serving/batcher.py).
 
 Ray's CLI can run it too: ``serve run serving.app:build_app base_model=default
 adapters_dir=adapters`` or ``serve deploy configs/serve_deploy.yaml``.

@@ -36,12 +36,13 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class BatchingConfig:
-    """Dynamic batching of concurrent requests (``@serve.batch``), one adapter per batch."""
+    """Dynamic batching of concurrent requests (serving/batcher.py), one adapter per batch."""
 
     max_batch_size: int = 8
     """Most requests generated together; memory grows linearly, per-token latency slowly."""
     batch_wait_timeout_s: float = 0.01
-    """How long a batch waits to fill; this is added to a lone request's latency."""
+    """How long a request that finds the generator idle waits for others to batch with (added
+    to a lone request's latency); requests queued behind a running batch never wait."""
 
     def __post_init__(self) -> None:
         check(self.max_batch_size >= 1, "batching.max_batch_size must be >= 1")

@@ -1,17 +1,16 @@
 """The generator deployment: one base model, adapters attached on demand, batched generation.
 
 Adapters load through ``@serve.multiplexed`` (an LRU of ``max_adapters_per_replica`` per
-replica), so Serve routes a request to a replica that already holds its adapter and
-splits batches so each one uses a single adapter. Every batch runs ``generate`` in a
-worker thread, so the replica's event loop keeps answering health checks and queueing
-the next batch; a failed batch answers its callers with an error and the replica keeps
-serving.
+replica), so Serve routes a request to a replica that already holds its adapter. Requests
+are batched per adapter by :class:`serving.batcher.Batcher` (see there why not
+``@serve.batch``). Every batch runs ``generate`` in a worker thread, so the replica's
+event loop keeps answering health checks and queueing the next batch; a failed batch
+answers its callers with an error and the replica keeps serving.
 """
 
 import asyncio
 import logging
 import os
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from ray import serve
 
 from serving.adapters import resolve_adapter
+from serving.batcher import Batcher, Pending
 from serving.protocol import ApiError
 from serving.sampling import GenParams, RowResult, StreamDelta
 
@@ -66,7 +66,7 @@ class Generator:
         num_cpus: CPUs reserved for this replica; torch uses this many threads on CPU.
         num_gpus: GPUs reserved for this replica.
         max_batch_size: most requests per batch.
-        batch_wait_timeout_s: how long a batch waits to fill.
+        batch_wait_timeout_s: how long a request that finds the engine idle waits for company.
         max_adapters: adapters kept attached per replica (LRU).
     """
 
@@ -91,10 +91,7 @@ class Generator:
             torch.set_num_threads(max(1, int(num_cpus)))
         self.engine = GenerationEngine(model_dir, dtype=dtype, device=device)
         self.adapters_dir = adapters_dir
-        self.batch_sizes: Counter[int] = Counter()
-        for method in (self.complete, self._stream_batch):
-            method.set_max_batch_size(max_batch_size)
-            method.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.batcher = Batcher(self._run_batch, max_batch_size, batch_wait_timeout_s)
 
         async def load_adapter(model_id: str) -> AdapterSlot:
             return await self._load_adapter(model_id)
@@ -108,14 +105,6 @@ class Generator:
         await loop.run_in_executor(None, self.engine.attach, name, entry.path)
         return AdapterSlot(self.engine, name, entry.path)
 
-    async def _adapter(self) -> tuple[str, Path] | None:
-        """(name, path) of this batch's adapter, loaded if needed; None for the base model."""
-        name = serve.get_multiplexed_model_id()
-        if not name:
-            return None
-        slot = await self._load(name)
-        return slot.name, slot.path
-
     async def info(self) -> dict[str, Any]:
         """Attached adapters, torch threads, batch sizes seen and memory, for checks and bench."""
         import psutil
@@ -124,70 +113,69 @@ class Generator:
         return {
             "attached": self.engine.attached,
             "threads": torch.get_num_threads(),
-            "batch_sizes": dict(self.batch_sizes),
+            "batch_sizes": dict(self.batcher.sizes),
             "pid": os.getpid(),
             "rss_mb": psutil.Process().memory_info().rss / 2**20,
         }
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def complete(self, requests: list[GenParams]) -> list[RowResult]:
-        """Generate a batch of whole answers (batch size and wait come from the config)."""
-        self.batch_sizes[len(requests)] += 1
-        try:
-            adapter = await self._adapter()
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, self.engine.generate, requests, adapter)
-        except Exception as exc:  # the replica keeps serving; the callers get the error
-            log.exception("generation failed")
-            return [error_from(exc)] * len(requests)
+    async def complete(self, params: GenParams) -> RowResult:
+        """Generate one whole answer, batched with the requests around it."""
+        pending = self.batcher.submit(Pending(params, serve.get_multiplexed_model_id()))
+        return await pending.future
 
     async def stream(self, params: GenParams) -> AsyncIterator[StreamDelta]:
-        """Stream one request's answer as StreamDelta objects (batched with its neighbours)."""
-        # Serve streams only from methods that are async generators themselves; the
-        # @serve.batch wrapper of a generator is a plain function returning one.
-        async for delta in self._stream_batch(params):
+        """Stream one answer as StreamDelta objects, batched with the requests around it."""
+        deltas: asyncio.Queue[StreamDelta] = asyncio.Queue()
+        self.batcher.submit(Pending(params, serve.get_multiplexed_model_id(), deltas=deltas))
+        while True:
+            delta = await deltas.get()
             yield delta
+            if delta.finish_reason or delta.error:
+                return
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def _stream_batch(self, requests: list[GenParams]) -> AsyncIterator[list[Any]]:
-        """Generate a batch, yielding each row's new text after every decoding step.
+    async def _run_batch(self, adapter_name: str, batch: list[Pending]) -> None:
+        """Generate one batch (one adapter; "" is the base model) and answer every request.
 
-        Yields one list per step with a StreamDelta per row; a row that has finished
-        gets StopAsyncIteration, which ends that caller's stream.
+        Never raises: a failure (adapter load, generation) is answered as an error result,
+        so the replica keeps serving.
         """
-        n = len(requests)
-        self.batch_sizes[n] += 1
-        try:
-            adapter = await self._adapter()
-        except Exception as exc:
-            err = error_from(exc)
-            yield [StreamDelta(error=err.error, status=err.status, code=err.code)] * n
-            return
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[list[StreamDelta] | None] = asyncio.Queue()
+        streams = [p.deltas for p in batch]
+        ended = [False] * len(batch)
 
-        def on_step(states: list[Any]) -> None:
-            deltas = [StreamDelta(s.take_delta(), s.finish_reason, s.generated) for s in states]
-            loop.call_soon_threadsafe(queue.put_nowait, deltas)
+        def on_step(states: list[Any]) -> None:  # in the generating thread
+            for i, (queue, state) in enumerate(zip(streams, states, strict=True)):
+                if queue is None or ended[i]:
+                    continue
+                delta = StreamDelta(state.take_delta(), state.finish_reason, state.generated)
+                ended[i] = state.done
+                if delta.text or delta.finish_reason:
+                    loop.call_soon_threadsafe(queue.put_nowait, delta)
 
-        def run() -> list[RowResult]:
-            try:
-                return self.engine.generate(requests, adapter, on_step)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-
-        task = loop.run_in_executor(None, run)
-        finished = [False] * n
-        while (deltas := await queue.get()) is not None:
-            out: list[Any] = []
-            for i, delta in enumerate(deltas):
-                out.append(StopAsyncIteration if finished[i] else delta)
-                finished[i] = finished[i] or delta.finish_reason is not None
-            yield out
         try:
-            await task
+            adapter = None
+            if adapter_name:
+                slot = await self._load(adapter_name)
+                adapter = (slot.name, slot.path)
+            params = [p.payload for p in batch]
+            results = await loop.run_in_executor(
+                None, self.engine.generate, params, adapter, on_step
+            )
         except Exception as exc:
-            log.exception("streaming generation failed")
-            err = error_from(exc)
-            failed = StreamDelta(error=err.error, status=err.status, code=err.code)
-            yield [StopAsyncIteration if done else failed for done in finished]
+            log.exception("generation failed")
+            results = [error_from(exc)] * len(batch)
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)
+            if pending.deltas is not None:
+                # The final word: an error, or an end the steps did not report (no-op if they did).
+                pending.deltas.put_nowait(_final_delta(result))
+
+
+def _final_delta(result: RowResult) -> StreamDelta:
+    """The delta that closes a stream after its batch: an error or an empty finish."""
+    if result.error:
+        return StreamDelta(error=result.error, status=result.status, code=result.code)
+    return StreamDelta(
+        finish_reason=result.finish_reason, completion_tokens=result.completion_tokens
+    )
