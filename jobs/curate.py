@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,10 +59,11 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     from jobs.curate_outputs import write_outputs
     from jobs.ray_env import init_ray
     from quality.readers import discover, plan_chunks
+    from quality.storage import make_dirs
 
     files = discover(cfg.inputs)  # fail fast, before Ray starts, on a bad path
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = cfg.out  # a local directory or a URI (s3://, gs://)
+    make_dirs(out)
     init_ray()
     clock = StageClock()
     decided = []
@@ -178,7 +178,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     return summary
 
 
-def _write_report(out: Path) -> str | None:
+def _write_report(out: str) -> str | None:
     """report.html beside the outputs; a failed report never fails the curation run."""
     try:
         from jobs.report import write_report

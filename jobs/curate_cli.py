@@ -17,11 +17,15 @@ def curate_command(
         list[str],
         typer.Argument(
             help="Input files or directories (JSONL, .jsonl.gz, JSON array, Parquet, CSV), "
-            "then optional key=value config overrides such as dedup.semantic_threshold=0.9.",
+            "local or s3:// / gs:// URIs, then optional key=value config overrides such as "
+            "dedup.semantic_threshold=0.9.",
             metavar="INPUT... [KEY=VALUE...]",
         ),
     ],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (created).")],
+    out: Annotated[
+        str,
+        typer.Option("--out", "-o", help="Output directory (created), or an s3:// / gs:// URI."),
+    ],
     budget: Annotated[
         int | None,
         typer.Option(help="Rows to select [default: 500, or selection.budget from --config]."),
@@ -58,8 +62,13 @@ def curate_command(
 
 
 def _split_overrides(args: list[str]) -> tuple[list[str], list[str]]:
-    """Typer sees one variadic list: key=value items are overrides, the rest are inputs."""
-    paths = [a for a in args if "=" not in a or Path(a).exists()]
+    """Typer sees one variadic list: key=value items are overrides, the rest are inputs.
+
+    A URI is an input even with a ``=`` in it (``s3://bucket/date=2024-01-01/``).
+    """
+    from quality.storage import is_uri
+
+    paths = [a for a in args if "=" not in a or is_uri(a) or Path(a).exists()]
     assignments = [a for a in args if a not in paths]
     return paths, assignments
 

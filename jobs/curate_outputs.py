@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.config import to_dict
-from quality import schema
+from quality import schema, storage
 
 LEDGER_SCHEMA = pa.schema(
     [
@@ -41,7 +40,7 @@ LEDGER_SCHEMA = pa.schema(
 
 def write_outputs(
     ledger,
-    out: Path,
+    out: str,
     *,
     clock_seconds: dict[str, float],
     coverage: dict[str, Any],
@@ -54,6 +53,16 @@ def write_outputs(
     Also writes map.parquet (id, x, y, cluster, status) for the rows of ``embedding_map``,
     the report's 2-D picture of the embedding space.
 
+    Args:
+        ledger: the Ray dataset of every row in the row schema.
+        out: the output directory, a local path or a URI (``s3://bucket/run``); it must
+            exist (object stores need no directory).
+        clock_seconds: wall time per stage.
+        coverage: the coverage figures of the selection.
+        cfg: the curate config, recorded in summary.json.
+        input_files: the discovered input files.
+        embedding_map: {"id", "x", "y", "cluster"} lists for map.parquet, or None.
+
     Returns:
         The summary, also written to summary.json and printed as a table.
     """
@@ -61,9 +70,10 @@ def write_outputs(
     by_status: Counter[str] = Counter()
     by_reason: Counter[tuple[str, str]] = Counter()
     with (
-        pq.ParquetWriter(out / "ledger.parquet", LEDGER_SCHEMA) as ledger_file,
-        open(out / "selected.jsonl", "w", encoding="utf-8") as selected_file,
-        open(out / "quarantine.jsonl", "w", encoding="utf-8") as quarantine_file,
+        storage.open_output(storage.join(out, "ledger.parquet")) as ledger_sink,
+        pq.ParquetWriter(ledger_sink, LEDGER_SCHEMA) as ledger_file,
+        storage.open_text_output(storage.join(out, "selected.jsonl")) as selected_file,
+        storage.open_text_output(storage.join(out, "quarantine.jsonl")) as quarantine_file,
     ):
         for batch in ledger.iter_batches(batch_size=10_000, batch_format="pyarrow"):
             if batch.num_rows == 0:
@@ -82,7 +92,8 @@ def write_outputs(
                     quarantine_file.write("\n")
     if embedding_map and embedding_map.get("id"):
         table = pa.table({**embedding_map, "status": [map_status[i] for i in embedding_map["id"]]})
-        pq.write_table(table, out / "map.parquet")
+        with storage.open_output(storage.join(out, "map.parquet")) as map_file:
+            pq.write_table(table, map_file)
     summary = {
         "input_files": input_files,
         "input_rows": sum(by_status.values()),
@@ -94,12 +105,12 @@ def write_outputs(
         "coverage": coverage,
         "seconds": clock_seconds,
         "outputs": {
-            name: str(out / name)
+            name: storage.join(out, name)
             for name in ("selected.jsonl", "ledger.parquet", "quarantine.jsonl", "summary.json")
         },
         "config": to_dict(cfg),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    storage.write_text(storage.join(out, "summary.json"), json.dumps(summary, indent=2))
     return summary
 
 
@@ -154,6 +165,6 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         )
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in summary["seconds"].items())
     console.print(f"time: {stages}")
-    console.print(f"outputs: {Path(summary['outputs']['selected.jsonl']).parent}")
+    console.print(f"outputs: {storage.parent(summary['outputs']['selected.jsonl'])}")
     if summary.get("report"):
         console.print(f"report: {summary['report']}")

@@ -159,8 +159,11 @@ def experiment_command(
 
 def report_command(
     run_dir: Annotated[
-        Path,
-        typer.Argument(help="The --out directory of `finesift curate` or `finesift experiment`."),
+        str,
+        typer.Argument(
+            help="The --out directory of `finesift curate` or `finesift experiment` "
+            "(or its s3:// / gs:// URI)."
+        ),
     ],
 ) -> None:
     """Write RUN_DIR/report.html, a self-contained page that opens offline.

@@ -69,8 +69,8 @@ class EvalConfig:
     """Models to compare: 'base' (the base model alone), adapter names under adapters_dir,
     or adapter directories."""
     eval_data: str | None = None
-    """Held-out rows (JSONL: messages, alpaca or prompt/response); the last assistant turn
-    of each row is the reference answer."""
+    """Held-out rows (JSONL: messages, alpaca or prompt/response; a local path or an
+    s3:// / gs:// URI); the last assistant turn of each row is the reference answer."""
     base_model: str = "default"
     """What 'base' means: 'default' (bundled SmolLM2-135M-Instruct), a directory or a Hub
     id. Adapters use the base model recorded in their finesift.json."""

@@ -6,24 +6,30 @@ Reads what the run left in RUN_DIR, each part optional: summary.json and ledger.
 experiment.json. The page itself is built by :mod:`jobs.report_html`. The ledger is read
 column by column and only the shown rows' text is loaded, which keeps a 5k-row report
 around a second.
+
+RUN_DIR may be a URI (``s3://bucket/run``): the run's files are copied to a temporary
+directory, the page is built there and report.html is uploaded beside them.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from quality import schema
+from quality import schema, storage
 from quality.errors import InputError
 
 ROWS_PER_REASON = 50
 """Dropped rows shown per reason in the browsable tables."""
 LEDGER_KEYS = ["id", "status", "reason", "quality", "duplicate_of", "kept_instead"]
 LEDGER_TEXT = ["id", "source", "status", "reason", "detail", "quality", "prompt", "response"]
+RUN_FILES = ("summary.json", "ledger.parquet", "map.parquet", "eval.json", "experiment.json")
+"""The files of a run directory on cloud storage that the report reads."""
 
 
 @dataclass
@@ -31,6 +37,8 @@ class RunData:
     """Everything the report shows; None or empty where the run has no such output."""
 
     run_dir: Path
+    location: str | None = None
+    """Where the run lives when that is not ``run_dir`` (the URI of a cloud run)."""
     summary: dict[str, Any] | None = None
     by_reason: list[dict[str, Any]] = field(default_factory=list)
     quality_selected: np.ndarray | None = None
@@ -44,24 +52,55 @@ class RunData:
     experiment: dict[str, Any] | None = None
 
 
-def write_report(run_dir: str | Path) -> Path:
+def write_report(run_dir: str | Path) -> Path | str:
     """Write ``RUN_DIR/report.html`` from whatever outputs the run directory holds.
 
     Args:
-        run_dir: a ``finesift curate --out`` or ``finesift experiment --out`` directory.
+        run_dir: a ``finesift curate --out`` or ``finesift experiment --out`` directory,
+            or its URI (``s3://bucket/run``; adapters are not looked up there).
 
     Returns:
-        The path of report.html.
+        The path of report.html (its URI for a run on cloud storage).
 
     Raises:
         InputError: when the directory is missing or holds no finesift output.
     """
     from jobs.report_html import render
 
+    if storage.is_uri(str(run_dir)):
+        return _write_remote_report(str(run_dir))
     data = load_run(Path(run_dir))
     path = data.run_dir / "report.html"
     path.write_text(render(data), encoding="utf-8")
     return path
+
+
+def _write_remote_report(uri: str) -> str:
+    """report.html for a run on cloud storage, built from local copies of its files."""
+    from jobs.report_html import render
+
+    if storage.kind_of(uri) != "dir":
+        raise InputError(
+            f"run directory {uri} does not exist; pass the --out URI of `finesift curate`"
+        )
+    with tempfile.TemporaryDirectory(prefix="finesift-report-") as tmp:
+        # Named like the run, so the page's title is the run's name.
+        local = Path(tmp) / (Path(storage.name_of(uri).rstrip("/")).name or "run")
+        local.mkdir()
+        for name in RUN_FILES:
+            remote = storage.join(uri, name)
+            if storage.kind_of(remote) == "file":
+                storage.copy_file(remote, str(local / name))
+        if not any(local.iterdir()):
+            raise InputError(
+                f"{uri} holds no finesift outputs ({', '.join(RUN_FILES)}); pass the --out "
+                "URI of a curate run"
+            )
+        data = load_run(local)
+        data.location = uri
+        page = storage.join(uri, "report.html")
+        storage.write_text(page, render(data))
+    return page
 
 
 def load_run(run_dir: Path) -> RunData:

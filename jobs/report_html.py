@@ -101,7 +101,7 @@ def _num(value: Any, pattern: str = "{:,}") -> str:
 
 def _overview(data: RunData) -> str:
     s = data.summary or {}
-    items = [("run directory", _e(data.run_dir.resolve()))]
+    items = [("run directory", _e(data.location or data.run_dir.resolve()))]
     if s:
         items.append(("input rows", _num(s.get("input_rows"))))
         items += [(k, _num(v)) for k, v in (s.get("by_status") or {}).items()]

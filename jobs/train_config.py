@@ -177,7 +177,8 @@ class TrainConfig:
 
     data: str | None = None
     """Training rows: JSONL with an OpenAI-style `messages` list per line (curate's
-    selected.jsonl); alpaca (instruction/output) and prompt/response rows work too."""
+    selected.jsonl); alpaca (instruction/output) and prompt/response rows work too. A local
+    path or an s3:// / gs:// URI."""
     name: str | None = None
     """Adapter name: the output is adapters_dir/NAME and the Ray Train run is NAME."""
     eval_data: str | None = None

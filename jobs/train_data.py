@@ -9,12 +9,14 @@ answer tokens only, whatever the chat template.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quality import storage
 from quality.errors import InputError
 
 Message = dict[str, str]
@@ -60,9 +62,12 @@ class LoadReport:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (recorded in finesift.json to identify the data)."""
+    """Hex sha256 of a file's bytes (recorded in finesift.json to identify the data).
+
+    A URI (``s3://...``) is streamed a block at a time, never downloaded whole.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with storage.open_input(str(path)) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -77,7 +82,7 @@ def load_examples(path: str | Path) -> tuple[list[Example], LoadReport]:
     Rows that cannot be used (bad JSON, no assistant turn...) are skipped and counted.
 
     Args:
-        path: the data file.
+        path: the data file: a local path or a URI (``s3://bucket/selected.jsonl``).
 
     Returns:
         The examples, and a report of skipped rows.
@@ -85,10 +90,10 @@ def load_examples(path: str | Path) -> tuple[list[Example], LoadReport]:
     Raises:
         InputError: when the file is missing, empty, or has no usable row.
     """
-    p = Path(path)
-    if not p.is_file():
+    p = str(path) if storage.is_uri(str(path)) else str(Path(path))
+    if storage.kind_of(p) != "file":
         raise InputError(f"data file {p} does not exist; pass curate's selected.jsonl to --data")
-    report = LoadReport(path=str(p))
+    report = LoadReport(path=p)
     examples: list[Example] = []
     for line_no, row in _read_rows(p, report):
         try:
@@ -115,11 +120,11 @@ def load_examples(path: str | Path) -> tuple[list[Example], LoadReport]:
     return examples, report
 
 
-def _read_rows(path: Path, report: LoadReport):
+def _read_rows(path: str, report: LoadReport):
     """Yield (line number, dict) for each row; count rows that are not JSON objects."""
-    if path.suffix == ".json":
+    if Path(storage.name_of(path)).suffix == ".json":
         try:
-            items = json.loads(path.read_text(encoding="utf-8"))
+            items = json.loads(storage.read_text(path))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(
                 f"{path} is not valid JSON ({exc}); use JSONL, one row per line"
@@ -133,7 +138,7 @@ def _read_rows(path: Path, report: LoadReport):
             else:
                 report.skip(index, "not a JSON object")
         return
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with io.TextIOWrapper(storage.open_input(path), encoding="utf-8", errors="replace") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -23,10 +23,12 @@ import json
 import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from quality import storage
 from quality.errors import InputError
 from quality.records import RowError, check_format, normalize, quarantined_row
 from quality.schema import Row
@@ -64,7 +66,7 @@ Normalizer = Callable[..., Row]  # (obj, source, raw=lambda: text) -> Row
 
 def file_kind(path: str) -> str | None:
     """The reader kind of a file from its name: jsonl, json, parquet, csv, or None."""
-    name = path.lower()
+    name = storage.name_of(path).lower()
     gz = name.endswith(".gz")
     base = name[:-3] if gz else name
     for suffix, kind in _KINDS.items():
@@ -80,7 +82,8 @@ def discover(paths: Sequence[str]) -> list[str]:
     files (``.foo``, ``_SUCCESS``) are skipped. A file named twice is read once.
 
     Args:
-        paths: files or directories.
+        paths: files or directories: local paths or URIs (``s3://bucket/dir``,
+            ``gs://...``, ``file:///...``; see :mod:`quality.storage`).
 
     Returns:
         Supported files, in the order given (directory contents sorted).
@@ -96,8 +99,10 @@ def discover(paths: Sequence[str]) -> list[str]:
     files: list[str] = []
     seen: set[str] = set()
     for given in paths:
-        for path in _expand(Path(given)):
-            key = os.path.realpath(path)
+        given = str(given)
+        expanded = _expand_uri(given) if storage.is_uri(given) else _expand(Path(given))
+        for path in expanded:
+            key = path if storage.is_uri(path) else os.path.realpath(path)
             if key not in seen:
                 seen.add(key)
                 files.append(path)
@@ -126,6 +131,31 @@ def _expand(path: Path) -> list[str]:
     raise InputError(f"input path {path} does not exist: check the path ({_FORMATS_HINT})")
 
 
+def _expand_uri(uri: str) -> list[str]:
+    """:func:`_expand` for a URI: the same rules, through the URI's filesystem."""
+    kind = storage.kind_of(uri)
+    if kind == "dir":
+        found = [
+            child
+            for relative, child in storage.list_files(uri)
+            if file_kind(relative)
+            and not any(part.startswith((".", "_")) for part in relative.split("/"))
+        ]
+        if not found:
+            raise InputError(f"directory {uri} holds no supported input files ({_FORMATS_HINT})")
+        return found
+    if kind == "file":
+        if file_kind(uri) is None:
+            raise InputError(
+                f"input file {uri} has an unsupported extension; {_FORMATS_HINT} "
+                "(rename the file or convert it)"
+            )
+        return [uri]
+    raise InputError(
+        f"input path {uri} does not exist: check the URI and your access to it ({_FORMATS_HINT})"
+    )
+
+
 def plan_chunks(files: Sequence[str], chunk_bytes: int) -> list[dict[str, Any]]:
     """Cut input files into work units for parallel reading.
 
@@ -149,7 +179,7 @@ def plan_chunks(files: Sequence[str], chunk_bytes: int) -> list[dict[str, Any]]:
         kind = file_kind(path)
         if kind is None:
             raise InputError(f"input file {path} has an unsupported extension; {_FORMATS_HINT}")
-        if kind == "jsonl" and not path.lower().endswith(".gz"):
+        if kind == "jsonl" and not _is_gzip(path):
             chunks += _jsonl_chunks(path, chunk_bytes)
         elif kind == "parquet":
             chunks += _parquet_chunks(path, chunk_bytes)
@@ -164,7 +194,7 @@ def _chunk(path: str, kind: str, start: int, end: int, first_line: int) -> dict[
 
 
 def _jsonl_chunks(path: str, chunk_bytes: int) -> list[dict[str, Any]]:
-    size = os.path.getsize(path)
+    size = storage.file_size(path)
     starts = list(range(0, max(size, 1), chunk_bytes))
     first_lines = [1] + _first_lines(path, starts[1:])
     ends = starts[1:] + [size]
@@ -183,7 +213,7 @@ def _first_lines(path: str, starts: list[int]) -> list[int]:
     targets = iter(s - 1 for s in starts)
     target = next(targets, None)
     newlines = pos = 0
-    with open(path, "rb") as f:
+    with storage.open_input(path) as f:
         while target is not None:
             block = f.read(_SCAN_BLOCK)
             if not block:
@@ -200,8 +230,9 @@ def _parquet_chunks(path: str, chunk_bytes: int) -> list[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    fs, inner = storage.split(path)
     try:
-        meta = pq.ParquetFile(path).metadata
+        meta = pq.ParquetFile(inner, filesystem=fs).metadata
     except (pa.ArrowException, OSError) as err:
         raise InputError(
             f"{path} is not a readable Parquet file ({err}): re-export it or remove it"
@@ -466,7 +497,7 @@ def _read_csv(
 ) -> Iterator[Row]:
     # Fields up to max_bytes must parse; bigger ones fail and are quarantined as too_large.
     csv.field_size_limit(max(csv.field_size_limit(), max_bytes + 1))
-    delimiter = "\t" if path.lower().removesuffix(".gz").endswith(".tsv") else ","
+    delimiter = "\t" if storage.name_of(path).lower().removesuffix(".gz").endswith(".tsv") else ","
     with _open(path) as f:
         lines = _CsvLines(f)
         reader = csv.reader(lines, delimiter=delimiter)
@@ -564,7 +595,8 @@ def _read_parquet(
 ) -> Iterator[Row]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    fs, inner = storage.split(path)
+    pf = pq.ParquetFile(inner, filesystem=fs)
     groups = list(range(start, pf.num_row_groups if end < 0 else end))
     if not groups:
         return
@@ -581,7 +613,16 @@ def _read_parquet(
                 yield norm(obj, source, raw=lambda raw=raw: raw)
 
 
-def _open(path: str) -> IO[bytes]:
-    if path.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+def _is_gzip(path: str) -> bool:
+    return storage.name_of(path).lower().endswith(".gz")
+
+
+@contextmanager
+def _open(path: str) -> Iterator[IO[bytes]]:
+    """The file's bytes, decompressed when its name ends in .gz (local path or URI)."""
+    with storage.open_input(path) as raw:
+        if _is_gzip(path):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                yield f  # type: ignore[misc]
+        else:
+            yield raw

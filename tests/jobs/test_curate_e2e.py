@@ -182,3 +182,34 @@ def test_curate_mixed_formats_accounts_for_every_row(tmp_path, ray_session):
     coverage = summary["coverage"]
     assert coverage["picks"] == 5
     assert 0.0 <= coverage["selected"] <= 2.0 and 0.0 <= coverage["random"] <= 2.0
+
+
+def test_curate_reads_and_writes_uris(tmp_path, ray_session):
+    # file:// takes the same pyarrow.fs path as s3:// and gs://, without the network.
+    from jobs.curate import run
+
+    data = tmp_path / "data"
+    data.mkdir()
+    expected = write_inputs(data)
+    out = f"file://{tmp_path}/out"
+    cfg = load_config(
+        CurateConfig,
+        None,
+        ["embed.model=hashing", "selection.budget=5", "clusters.rows_per_cluster=4"],
+        inputs=(f"file://{data}",),
+        out=out,
+    )
+    summary = run(cfg)
+
+    assert summary["outputs"]["ledger.parquet"] == f"{out}/ledger.parquet"
+    ledger = pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()
+    assert len(ledger) == expected["rows"] == summary["input_rows"]
+    sources = {r["source"]: r for r in ledger}
+    assert sources[f"file://{data}/a.jsonl:4"]["reason"] == "invalid_json"
+    assert sources[f"file://{data}/c.json#1"]["reason"] == "no_assistant_turn"
+    selected = (tmp_path / "out" / "selected.jsonl").read_text().splitlines()
+    assert len(selected) == summary["by_status"]["selected"] == 5
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert saved["input_rows"] == expected["rows"]
+    assert cfg.report and summary["report"] == f"{out}/report.html"
+    assert f"{out}" in (tmp_path / "out" / "report.html").read_text()

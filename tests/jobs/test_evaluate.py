@@ -98,6 +98,15 @@ def test_eval_rows_keep_order_limit_and_generation_subset(tmp_path):
     assert json.loads(rows[1]["prompt"]) == [{"role": "user", "content": ROWS[1][0]}]
 
 
+def test_eval_rows_read_from_a_uri(tmp_path):
+    from jobs.evaluate import load_eval_rows
+
+    path = write_rows(tmp_path / "e.jsonl")
+    rows = load_eval_rows(f"file://{path}", max_rows=0, generate_rows=0)
+    assert rows == load_eval_rows(str(path), max_rows=0, generate_rows=0)
+    assert [r["id"] for r in rows] == ["r0", "r1", "r2", "r3"]
+
+
 def test_shipped_eval_yaml_is_the_defaults():
     configs = Path(__file__).resolve().parents[2] / "configs"
     assert load_config(EvalConfig, configs / "eval.yaml") == EvalConfig()

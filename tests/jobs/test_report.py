@@ -273,3 +273,20 @@ def test_report_renders_in_headless_chromium(tmp_path):
     ).stdout
     assert section_ids(dom) == SECTIONS
     assert dom.count('src="data:image/png;base64,') == 5
+
+
+def test_report_of_a_run_on_cloud_storage_is_uploaded_beside_it(tmp_path):
+    run = write_run(tmp_path / "cloudrun", planted_rows())
+    uri = f"file://{run}"
+    page_uri = write_report(uri)
+    assert page_uri == f"{uri}/report.html"
+    page = (run / "report.html").read_text()
+    assert section_ids(page) == ["overview", "counts", "quality", "map", "dropped"]
+    assert uri in page  # the overview names the run by its URI, not the temporary copy
+    assert "finesift report: cloudrun" in page
+    assert "PLANTED near-duplicate of 3" in page
+    with pytest.raises(InputError, match=r"file://.*nope does not exist"):
+        write_report(f"file://{tmp_path}/nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"file://.*empty holds no finesift outputs"):
+        write_report(f"file://{tmp_path}/empty")

@@ -167,6 +167,22 @@ def test_empty_missing_and_useless_files_are_errors(tmp_path):
         load_examples(useless)
 
 
+def test_data_files_can_be_uris(tmp_path):
+    # file:// goes through pyarrow.fs like s3:// and gs://: same rows, same skips, same hash.
+    rows = [chat("Q", "A", id="a"), "{not json", chat("Q2", "A2", id="b")]
+    local = write_jsonl(tmp_path / "d.jsonl", rows)
+    examples, report = load_examples(f"file://{local}")
+    assert [e["id"] for e in examples] == ["a", "b"]
+    assert report.path == f"file://{local}" and "line 2: invalid JSON" in report.warning()
+    assert (examples, report.rows) == (load_examples(local)[0], 3)
+    assert file_sha256(f"file://{local}") == file_sha256(local)
+    array = tmp_path / "d.json"
+    array.write_text(json.dumps([chat("Q3", "A3", id="c")]))
+    assert [e["id"] for e in load_examples(f"file://{array}")[0]] == ["c"]
+    with pytest.raises(InputError, match=r"file://.*absent\.jsonl does not exist"):
+        load_examples(f"file://{tmp_path}/absent.jsonl")
+
+
 def test_heldout_split_is_deterministic_and_order_free():
     examples = [{"id": f"r{i}", "prompt": [], "completion": []} for i in range(100)]
     train, held = split_heldout(examples, 0.1, 200, seed=0)
