@@ -2,11 +2,12 @@
 
 Four input schemas are understood:
 
-- ``alpaca``: ``instruction``, optional ``input``, ``output``, optional ``system``.
+- ``alpaca``: ``instruction``, optional ``input``, ``output`` (or ``response``, as
+  GPTeacher writes it), optional ``system``.
 - ``messages``: OpenAI chat, ``messages`` = list of ``{role, content}``.
 - ``sharegpt``: ``conversations`` = list of ``{from, value}``; ``from`` is
   human/gpt/system (user/assistant accepted too).
-- ``prompt_completion``: ``prompt``, ``completion``, optional ``system``.
+- ``prompt_completion``: ``prompt``, ``completion`` (or ``response``), optional ``system``.
 
 A bad row raises :class:`RowError` with a reason code from :data:`quality.schema.REASONS`;
 readers turn it into a quarantined row with :func:`quarantined_row`, so nothing is lost.
@@ -33,7 +34,16 @@ _SCHEMA_FIELDS = {
     "prompt_completion": ("prompt", "completion", "system"),
 }
 
+# The answer field of the single-turn schemas, by preference: ``response`` is taken only
+# when the schema's own name is absent (GPTeacher: instruction/input/response).
+_ANSWER_KEYS = {
+    "alpaca": ("output", "response"),
+    "prompt_completion": ("completion", "response"),
+}
+
 # Detection order: the most specific key wins (a chat row may also carry a ``prompt``).
+# ``response`` comes last: beside ``prompt`` it is prompt_completion's answer, alone it
+# is an alpaca answer whose instruction is missing (and the error says so).
 _DETECT_KEYS = (
     ("messages", "messages"),
     ("conversations", "sharegpt"),
@@ -41,13 +51,14 @@ _DETECT_KEYS = (
     ("prompt", "prompt_completion"),
     ("output", "alpaca"),
     ("completion", "prompt_completion"),
+    ("response", "alpaca"),
 )
 
 # Common spellings of a missing field, offered as a field_map fix in the error detail.
 _ALIASES = {
-    "output": ("response", "answer", "target", "completion"),
+    "output": ("answer", "target", "completion"),
     "instruction": ("question", "query", "prompt"),
-    "completion": ("response", "output", "answer"),
+    "completion": ("output", "answer"),
     "prompt": ("question", "instruction", "input"),
 }
 
@@ -126,7 +137,8 @@ def normalize(
     if schema is None:
         raise RowError(
             "unknown_schema",
-            f"fields {sorted(row)} match no schema; expected instruction/output (alpaca), "
+            f"fields {sorted(row)} match no schema; expected instruction/output or "
+            "instruction/response (alpaca), "
             "messages, conversations (sharegpt) or prompt/completion; "
             "map your names with read.field_map",
         )
@@ -186,18 +198,23 @@ def _alpaca_turns(row: Mapping[str, Any]) -> list[dict[str, str]]:
     turns = _system_turn(row)
     turns += [
         {"role": "user", "content": user},
-        {"role": "assistant", "content": _required_text(row, "output")},
+        {"role": "assistant", "content": _required_text(row, _answer_key(row, "alpaca"))},
     ]
     return turns
 
 
 def _prompt_completion_turns(row: Mapping[str, Any]) -> list[dict[str, str]]:
     turns = _system_turn(row)
-    turns += [
-        {"role": "user", "content": _required_text(row, "prompt")},
-        {"role": "assistant", "content": _required_text(row, "completion")},
-    ]
+    prompt = _required_text(row, "prompt")
+    answer = _required_text(row, _answer_key(row, "prompt_completion"))
+    turns += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
     return turns
+
+
+def _answer_key(row: Mapping[str, Any], schema: str) -> str:
+    """The field holding the answer: the schema's own name, else an alias present."""
+    keys = _ANSWER_KEYS[schema]
+    return next((key for key in keys if key in row), keys[0])
 
 
 def _messages_turns(row: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -340,6 +357,8 @@ def _build_row(
 ) -> Row:
     messages = _dumps(turns)
     consumed = set(_SCHEMA_FIELDS[schema]) | {id_field, timestamp_field}
+    if schema in _ANSWER_KEYS:
+        consumed.add(_answer_key(row, schema))  # an alias used as the answer is no extra
     extras = _dumps({k: v for k, v in row.items() if k not in consumed})
     _check_encodable(messages, "the conversation text")
     _check_encodable(extras, "an extra field")

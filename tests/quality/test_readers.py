@@ -328,3 +328,11 @@ def test_real_dolly_sample_reads_clean(shared_data: Path) -> None:
     assert len(rows) == 2996
     assert all(r["status"] == "active" for r in rows)
     assert {json.loads(r["extras"])["category"] for r in rows} >= {"open_qa", "brainstorming"}
+
+
+def test_real_gpteacher_reads_without_a_field_map(shared_data: Path) -> None:
+    # GPTeacher writes instruction/input/response; response is read as the answer.
+    rows = list(read_all([str(shared_data / "gpteacher" / "codegen-instruct.json")]))
+    assert len(rows) == 4535
+    assert all(r["status"] == "active" for r in rows), {r["reason"] for r in rows}
+    assert all(r["response"] and json.loads(r["extras"]) == {} for r in rows)

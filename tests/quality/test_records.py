@@ -40,6 +40,8 @@ SHAREGPT = {
     ]
 }
 PROMPT_COMPLETION = {"prompt": "Say yes.", "completion": "Yes."}
+# GPTeacher (general, codegen, toolformer): alpaca with ``response`` for ``output``.
+GPTEACHER = {"instruction": "Add the numbers.", "input": "2 and 3", "response": "5"}
 
 
 @pytest.mark.parametrize(
@@ -49,6 +51,11 @@ PROMPT_COMPLETION = {"prompt": "Say yes.", "completion": "Yes."}
         (MESSAGES, "messages"),
         (SHAREGPT, "sharegpt"),
         (PROMPT_COMPLETION, "prompt_completion"),
+        (GPTEACHER, "alpaca"),
+        ({"prompt": "p", "response": "r"}, "prompt_completion"),
+        ({**MESSAGES, "response": "r"}, "messages"),
+        ({**SHAREGPT, "response": "r"}, "sharegpt"),
+        ({**PROMPT_COMPLETION, "response": "r"}, "prompt_completion"),
         ({"question": "q", "answer": "a"}, None),
     ],
 )
@@ -158,9 +165,34 @@ def test_custom_timestamp_field() -> None:
 
 def test_missing_field_detail_suggests_field_map() -> None:
     with pytest.raises(RowError) as info:
-        normalize({"instruction": "x", "response": "y"}, source="s")
+        normalize({"instruction": "x", "answer": "y"}, source="s")
     assert info.value.reason == "missing_field"
-    assert "output" in info.value.detail and "field_map" in info.value.detail
+    assert "{answer: output}" in info.value.detail
+
+
+def test_gpteacher_response_is_the_alpaca_answer() -> None:
+    row = normalize(GPTEACHER, source="codegen-instruct.json#0")
+    assert turns(row) == [
+        {"role": "user", "content": "Add the numbers.\n\n2 and 3"},
+        {"role": "assistant", "content": "5"},
+    ]
+    assert json.loads(row["extras"]) == {}  # response was the answer, not an extra column
+    # The explicit field map that GPTeacher needed before still works the same way.
+    mapped = normalize(GPTEACHER, source="c.json#0", field_map={"response": "output"})
+    assert turns(mapped) == turns(row)
+    assert reason_of({**GPTEACHER, "response": " "}) == "empty_field"
+    assert reason_of({"input": "x", "response": "y"}) == "missing_field"  # no instruction
+
+
+def test_output_wins_over_response_which_stays_an_extra() -> None:
+    row = normalize({**ALPACA, "response": "a rejected answer"}, source="s")
+    assert row["response"] == "5"
+    assert json.loads(row["extras"]) == {"category": "math", "response": "a rejected answer"}
+
+
+def test_prompt_with_response_is_prompt_completion() -> None:
+    row = normalize({"prompt": "Say yes.", "response": "Yes."}, source="s")
+    assert (row["prompt"], row["response"]) == ("Say yes.", "Yes.")
 
 
 def user(text: str) -> dict[str, str]:
