@@ -85,15 +85,20 @@ def demo_data_command(
     """
     from collections import Counter
 
-    from quality.demo_data import generate, write_jsonl
+    from quality.demo_data import iter_generate, write_jsonl
 
-    records = generate(rows, seed=seed)
+    kinds: Counter[str] = Counter()
+
+    def counted(records):
+        # Rows are written as they are made: a million rows never sit in memory.
+        for record in records:
+            kinds[record["truth"].split(":")[0]] += 1
+            yield record
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl(records, out)
-    kinds = Counter(r["truth"].split(":")[0] for r in records)
+    written = write_jsonl(counted(iter_generate(rows, seed=seed)), out)
     console.print(
-        f"wrote {len(records)} rows to {out}: "
-        + ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+        f"wrote {written} rows to {out}: " + ", ".join(f"{n} {k}" for k, n in kinds.most_common())
     )
 
 
