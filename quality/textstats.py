@@ -60,15 +60,6 @@ _WIKI_RE = re.compile(
 _CP1252_HIGH = "\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
 _MOJIBAKE_RE = re.compile(f"[ÂÃ][{_CP1252_HIGH}]|â€|â\u0080|ðŸ|[ÐÑ][{_CP1252_HIGH}]")
 
-_URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'`()\[\]{}|]+", re.IGNORECASE)
-_URL_HOST_RE = re.compile(r"^(?:https?://)?(?:[^@/]*@)?([^/:?#]+)", re.IGNORECASE)
-# Hosts that name no real page: code samples and templates use them as placeholders.
-_PLACEHOLDER_HOST_RE = re.compile(
-    r"^(?:localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|(?:[\w-]+\.)*example\.(?:com|org|net)|"
-    r"(?:[\w-]+\.)*your[\w-]*\.\w+|(?:www\.)?(?:domain|site|website|mysite)\.com)$",
-    re.IGNORECASE,
-)
-
 
 # A line is code-like when it starts with a keyword or ends with a brace or semicolon.
 def _alternatives(text: str) -> tuple[str, ...]:
@@ -83,6 +74,7 @@ _CODE_ENDS = ("{", "}", ";")
 # Inline code and quoted brackets, which need not balance: `print("(")`, c == '{'.
 # (Quoted strings in general are not skipped: apostrophes in prose would pair up.)
 _QUOTED_RE = re.compile(r"`[^`\n]*`|([\"'])[(){}\[\]]{1,3}\1")
+_INCH_RE = re.compile(r'(?<=\d)"')  # 12" is twelve inches, not a quotation
 _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)]|[a-zA-Z][.)]|#+)\s")
 
 
@@ -236,32 +228,6 @@ def mojibake_count(text: str) -> int:
     return len(_MOJIBAKE_RE.findall(text))
 
 
-def urls(text: str) -> list[str]:
-    """URLs in ``text`` (http(s):// or www.), trailing punctuation removed."""
-    if "http" not in text and "www." not in text:
-        return []
-    return [u.rstrip(".,;:!?*_'\"") for u in _URL_RE.findall(text)]
-
-
-def strip_urls(text: str) -> str:
-    """``text`` without its URLs (their words are no evidence of a language)."""
-    if "http" not in text and "www." not in text:
-        return text
-    return _URL_RE.sub(" ", text)
-
-
-def url_host(url: str) -> str:
-    """The lower-cased host of ``url``, without a leading "www."."""
-    m = _URL_HOST_RE.match(url)
-    host = (m.group(1) if m else url).lower()
-    return host[4:] if host.startswith("www.") else host
-
-
-def is_placeholder_host(host: str) -> bool:
-    """True for hosts that name no real page (localhost, example.com, yourdomain.com...)."""
-    return _PLACEHOLDER_HOST_RE.match(host) is not None
-
-
 @lru_cache(maxsize=_CACHE)
 def looks_like_code(text: str) -> bool:
     """True when ``text`` holds a code fence or at least two lines that look like code."""
@@ -299,6 +265,15 @@ def unbalanced_brackets(text: str) -> bool:
     if not _opens_more(text):
         return False
     return _opens_more(_QUOTED_RE.sub("", text.replace("```", "")))
+
+
+def open_quote(text: str) -> bool:
+    """True when a double quotation is opened and never closed: an odd number of straight
+    double quotes (inch marks such as 12" left out) or more “ than ”."""
+    if text.count("“") > text.count("”"):
+        return True
+    quotes = text.count('"')
+    return quotes % 2 == 1 and (quotes - len(_INCH_RE.findall(text))) % 2 == 1
 
 
 def _opens_more(text: str) -> bool:
@@ -348,6 +323,12 @@ _LONG_TASK_RE = re.compile(
     r"generate|create|compose|draft|outline|compare|plan|brainstorm|why|list|some|several|"
     r"examples|reasons|ways|how (?:do|does|can|to|should|would|could|is|are|did))\b"
 )
+# A yes/no question: a sentence opening with an auxiliary verb and ending with "?".
+_YES_NO_RE = re.compile(
+    r"(?:^|[.!?:\n]\s*)(?:is|are|was|were|am|do|does|did|can|could|will|would|should|shall|"
+    r"may|might|must|have|has|had|(?:is|are|was|were|do|does|did|ca|could|wo|would|should|"
+    r"have|has)n['’]t)\b[^.!?\n]{0,200}\?"
+)
 # Tasks whose answer is naturally dense in symbols.
 _SYMBOLIC_TASK_RE = re.compile(
     r"regex|regular expression|ascii|emoji|emoticon|symbol|notation|formula|equation|latex"
@@ -368,6 +349,7 @@ class TaskCues:
     short_task: bool  # explicitly asks for a label, word, number or yes/no
     factoid: bool  # a question or factoid cue: a short answer is plausible
     long_task: bool  # asks for prose, several items or an explanation
+    yes_no: bool  # asks a yes/no question ("Is the Earth round?", "Can you swim?")
 
     def asks_for_symbols(self) -> bool:
         """True for tasks whose answer is naturally dense in symbols (regex, emoji, LaTeX)."""
@@ -395,6 +377,7 @@ def task_cues(prompt: str) -> TaskCues:
         short_task=names_language(prompt) or _SHORT_TASK_RE.search(cue) is not None,
         factoid=_FACTOID_RE.search(cue) is not None,
         long_task=_LONG_TASK_RE.search(cue) is not None,
+        yes_no=_YES_NO_RE.search(cue) is not None,
     )
 
 
@@ -450,3 +433,27 @@ def instruction_containment(prompt: str, response: str) -> float:
         return 0.0
     known = instruction(prompt).trigrams
     return sum(map(known.__contains__, grams)) / len(grams)
+
+
+@lru_cache(maxsize=_CACHE)
+def prompt_trigrams(prompt: str) -> frozenset[tuple[str, str, str]]:
+    """Word trigrams of the prompt's first 4,000 characters (cached)."""
+    return frozenset(trigrams(prompt_words(prompt)))
+
+
+@lru_cache(maxsize=_CACHE)
+def prompt_overlap(prompt: str, response: str) -> tuple[float, float]:
+    """How much a response and the whole prompt (instruction and input) share, in word
+    trigrams (cached).
+
+    Returns:
+        The share of the response's trigrams found in the prompt (containment), and the
+        share of the prompt's distinct trigrams found in the response (coverage); both 0
+        for responses under 4 words. The prompt is read to its first 4,000 characters.
+    """
+    grams = trigrams(words(response))
+    known = prompt_trigrams(prompt)
+    if len(grams) < 2 or not known:
+        return 0.0, 0.0
+    containment = sum(map(known.__contains__, grams)) / len(grams)
+    return containment, len(known.intersection(grams)) / len(known)

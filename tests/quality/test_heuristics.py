@@ -12,6 +12,7 @@ from quality.heuristics import RULES, RuleResult, describe_rules, evaluate, eval
 SEVERE = (
     "empty_response",
     "unclear_instruction",
+    "short_response",
     "truncated_response",
     "repeats_instruction",
     "ngram_repetition",
@@ -41,6 +42,10 @@ FAILING = {
     "short_response": [
         ("Write a short story about a dragon who learns to fly.", "Dragons fly."),
         ("Describe the water cycle in detail.", "Evaporation."),
+        ("Write a poem about rain.", "Sure."),  # an acknowledgement answers nothing
+        # ...even when the task has a short-answer cue ("correct")
+        ("Correct the grammar in this sentence.\n\nshe go to school by bus", "Thanks!"),
+        ("Can you write a poem about the sea?", "Of course, will do!"),  # a request
     ],
     "truncated_response": [
         (
@@ -50,6 +55,16 @@ FAILING = {
         ),  # dangling conjunction
         (PHOTO, "Photosynthesis happens in the following steps:"),  # dangling colon
         (PHOTO, "Plants make sugars (such as glucose from light, water and carbon dioxide."),
+        (
+            PHOTO,
+            'As the textbook puts it, "plants turn the energy of light into chemical energy '
+            "stored in sugar",
+        ),  # cut after a noun, inside a quotation
+        (
+            "Hugo shares 360 stamps equally among 12 friends. How many does each get?",
+            "Sharing equally means dividing the total by the number of friends: 360 ÷ 12 =",
+        ),  # a trailing operator
+        (PHOTO, "Photosynthesis takes place in the chloroplasts of leaf cells, which"),
         (
             "Write a Python function that adds two numbers.",
             "```python\ndef add(a, b):\n    return a + b\n",
@@ -68,6 +83,12 @@ FAILING = {
         (
             "Summarize the main causes of the French Revolution in a paragraph.\n\nSome text.",
             "Summarize the main causes of the French Revolution in a paragraph.",
+        ),
+        (  # the instruction and its input, copied back
+            "Correct the grammar in this sentence.\n\nmy brother visit the museum on Sundays "
+            "and walk the dog near the river.",
+            "Correct the grammar in this sentence.\nmy brother visit the museum on Sundays and "
+            "walk the dog near the river.",
         ),
     ],
     "ngram_repetition": [
@@ -102,6 +123,10 @@ FAILING = {
             "What is the boiling point of water?",
             "Water boils at 100 °C at sea level; see https://en.wikipedia.org/wiki/Boiling_point.",
         ),
+        (  # the site is "bbc", not "co" (which "could" and "coverage" contain)
+            "Could you recommend a source for coverage of UK politics?",
+            "The latest analysis is at https://www.bbc.co.uk/news/uk-politics-61234567.",
+        ),
     ],
     "language_mismatch": [
         (
@@ -129,6 +154,10 @@ PASSING = {
         ("Is the Earth round?", "Yes."),
         ("Who wrote Hamlet?", "Shakespeare"),
         ("Translate 'thank you' into French.", "Merci"),
+        ("Can you swim?", "Of course."),  # a yes/no question takes a bare yes
+        ("Is Paris the capital of France?", "Certainly!"),
+        ("Thanks for your help!", "You're welcome!"),  # small talk
+        ("Reply with OK if you understand the rules.", "OK"),  # the words asked for
     ],
     "truncated_response": [
         ("List three fruits.", "- apples\n- bananas\n- cherries"),  # lists end bare
@@ -146,6 +175,16 @@ PASSING = {
             "Write a JavaScript check for an open parenthesis.",
             "function isOpen(c) {\n  return c === '(';\n}",
         ),  # quoted bracket
+        (
+            "Who wrote the line about thinking and existing?",
+            'René Descartes wrote "I think, therefore I am" in his Discourse on the Method',
+        ),  # quotation closed, a well-formed answer without a final stop
+        ("Which vitamin helps night vision?", "The vitamin most important for night vision is A"),
+        ("How tall is a standard door?", 'A standard interior door is 80" tall in most homes'),
+        (
+            "Write a shell command that deletes all .log files below this directory.",
+            "find . -type f -name '*.log' -exec rm -f {} +",
+        ),  # "+" ends the -exec, no operator left hanging
     ],
     "unclear_instruction": [
         ("Define entropy.", "Entropy measures the number of microstates of a macrostate."),
@@ -160,6 +199,12 @@ PASSING = {
             "Rewrite the sentence in the passive voice.\n\nThe cat chased the mouse across the "
             "kitchen floor.",
             "The mouse was chased across the kitchen floor by the cat.",
+        ),
+        (  # an answer copied from the input, without the instruction (extraction)
+            "What is the Daisy Bates House\n\nThe Daisy Bates House is a historic house in Little "
+            "Rock, Arkansas. It was the home of Daisy Bates, a civil rights leader.",
+            "The Daisy Bates House is a historic house in Little Rock, Arkansas. It was the home "
+            "of Daisy Bates, a civil rights leader.",
         ),
     ],
     "ngram_repetition": [
@@ -193,6 +238,17 @@ PASSING = {
             "Write a Flask hello-world app.",
             "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/')\ndef hello():\n"
             "    return 'Hello'\n\n# then open http://localhost:5000/ in a browser",
+        ),
+        ("Where can I read BBC news?", "Go to https://www.bbc.co.uk/news/uk for the headlines."),
+        ("Where can I read more about tau?", "The case for tau is made at https://tauday.com/."),
+        (  # an endpoint the code calls, not a page cited
+            "Write a Python snippet that downloads one trivia question.",
+            "import requests\n\nresponse = requests.get('https://opentdb.com/api.php?amount=1')"
+            "\nprint(response.json()['results'][0]['question'])",
+        ),
+        (  # a tool call's argument
+            "What is on the front page of The Guardian today?",
+            "The text of the front page is request('https://www.theguardian.com/international').",
         ),
     ],
     "language_mismatch": [
