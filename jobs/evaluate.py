@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.config import to_dict
-from jobs.eval_config import EvalConfig
+from jobs.eval_config import EvalConfig, InferenceSettings
 from quality import metrics
 from quality.errors import FinesiftError, ModelNotFoundError
 
@@ -191,8 +191,7 @@ def infer(rows: list[dict[str, Any]], spec: ModelSpec, cfg: EvalConfig) -> list[
 
     inf = cfg.inference
     gpu = inf.num_gpus > 0
-    cores = int(ray.available_resources().get("CPU", 1))  # what other jobs leave free
-    threads = inf.num_cpus or max(1, cores // inf.num_actors)
+    threads = actor_threads(inf)
     # Rows of similar length share a batch: less padding in scoring and generation.
     ordered = sorted(rows, key=lambda r: len(r["prompt"]) + len(r["reference"]))
     items = [{k: r[k] for k in ("index", "prompt", "reference", "generate")} for r in ordered]
@@ -215,6 +214,18 @@ def infer(rows: list[dict[str, Any]], spec: ModelSpec, cfg: EvalConfig) -> list[
     )
     outputs = ds.take_all()
     return sorted(outputs, key=lambda o: int(o["index"]))
+
+
+def actor_threads(inf: InferenceSettings) -> int:
+    """Torch threads (and reserved CPUs) per CPU actor: ``inference.num_cpus``, or the
+    biggest node's cores split among the actors.
+
+    Per node, not cluster-wide: an actor asking for more CPUs than any one node has would
+    never be scheduled. Ray needs to be initialized.
+    """
+    from jobs.ray_env import largest_node_cpus
+
+    return inf.num_cpus or max(1, largest_node_cpus() // inf.num_actors)
 
 
 def summarize(rows: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:

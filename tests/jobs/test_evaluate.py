@@ -107,6 +107,25 @@ def test_eval_rows_read_from_a_uri(tmp_path):
     assert [r["id"] for r in rows] == ["r0", "r1", "r2", "r3"]
 
 
+def test_actor_threads_come_from_the_biggest_node_not_the_cluster(monkeypatch):
+    import ray
+
+    from jobs.evaluate import actor_threads
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 8.0}}, {"Alive": True, "Resources": {"CPU": 4.0}}]
+    nodes.append({"Alive": False, "Resources": {"CPU": 64.0}})
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    # Free CPUs cluster-wide (12, or 2 while other jobs run) must not matter.
+    monkeypatch.setattr(ray, "available_resources", lambda: {"CPU": 2.0})
+    assert actor_threads(EvalConfig().inference) == 8
+    cfg = load_config(EvalConfig, None, ["inference.num_actors=3"])
+    assert actor_threads(cfg.inference) == 2
+    cfg = load_config(EvalConfig, None, ["inference.num_actors=16"])
+    assert actor_threads(cfg.inference) == 1
+    cfg = load_config(EvalConfig, None, ["inference.num_cpus=5"])
+    assert actor_threads(cfg.inference) == 5
+
+
 def test_shipped_eval_yaml_is_the_defaults():
     configs = Path(__file__).resolve().parents[2] / "configs"
     assert load_config(EvalConfig, configs / "eval.yaml") == EvalConfig()
