@@ -8,9 +8,12 @@ the picks for the coverage figure):
 2. score: heuristic quality score; low scorers and stale rows dropped
 3. instructions: rows grouped by normalized instruction: exact duplicates, conflicts
 4. embed: sentence embeddings in an actor pool (GPUs when embed.num_gpus > 0)
-5. cluster: k-means trained on a sample, every row assigned; reference filter
+5. cluster: k-means trained on a sample, every row assigned; reference filter; relevance
+   (responses that fit other instructions better than their own: mismatched)
 6. dedup: per cluster, MinHash LSH near-duplicates and SemDeDup semantic duplicates
-7. select: per-cluster quotas and DEITA-style diverse picks under the budget
+7. signals: IFD/perplexity in an actor pool and the LLM judge when configured; the
+   quality score composed from every signal (jobs/curate_signals.py)
+8. select: per-cluster quotas and DEITA-style diverse picks under the budget
 
 Rows decided at a stage leave the active stream and are unioned back for the ledger.
 """
@@ -26,6 +29,7 @@ import numpy as np
 from rich.console import Console
 
 from jobs import curate_ops as ops
+from jobs import curate_signals as signals
 from jobs.curate_config import CurateConfig
 from quality import schema
 
@@ -133,6 +137,8 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
                     reference_min_similarity=cfg.filters.reference_min_similarity,
                 ),
             ).materialize()
+            if signals.relevance_enabled(cfg):
+                embedded = signals.apply_relevance(embedded, n_active, cfg)
     active, done = _split(embedded)
     decided.append(done)
 
@@ -155,6 +161,11 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
                 .materialize()
             )
     survivors, done = _split(active)
+    decided.append(done)
+
+    with clock.stage("signals"):
+        survivors = signals.apply_model_signals(survivors, cfg, console)
+    survivors, done = _split(survivors)
     decided.append(done)
 
     with clock.stage("select"):
@@ -232,6 +243,7 @@ def _embed(active, cfg: CurateConfig):
             batch_size=cfg.embed.batch_size,
             max_length=cfg.embed.max_length,
             threads=0 if gpu else threads,
+            parts=signals.relevance_enabled(cfg),
         ),
         num_gpus=cfg.embed.num_gpus if gpu else None,
         num_cpus=1 if gpu else threads,
@@ -323,7 +335,11 @@ def _select(survivors, cfg: CurateConfig):
         .map_groups(
             ops.select_cluster,
             batch_format="pyarrow",
-            fn_kwargs=dict(quotas=quotas, min_distance=cfg.selection.min_distance),
+            fn_kwargs=dict(
+                quotas=quotas,
+                min_distance=cfg.selection.min_distance,
+                informative_weight=cfg.selection.informative_weight,
+            ),
         )
         .materialize()
     )

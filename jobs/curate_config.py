@@ -163,12 +163,130 @@ class SelectConfig:
     quota: str = "sqrt"
     """Per-cluster quota: 'sqrt' (proportional to sqrt of cluster size, favours small clusters)
     or 'proportional'."""
+    informative_weight: float = 0.0
+    """Prefer informative rows: picks are ordered by quality + this x IFD for rows with
+    IFD below 1 (harder but still aligned). Needs signals.ifd; 0 orders by quality only."""
 
     def __post_init__(self) -> None:
         check(self.budget > 0, "selection.budget must be positive (--budget N)")
         check(0.0 <= self.min_distance < 2.0, "selection.min_distance must be in [0, 2)")
         check(
             self.quota in ("sqrt", "proportional"), "selection.quota must be sqrt or proportional"
+        )
+        check(self.informative_weight >= 0, "selection.informative_weight must be >= 0")
+
+
+@dataclass(frozen=True)
+class SignalsConfig:
+    """Model-based quality signals (quality/relevance.py, quality/ifd.py) and score weights."""
+
+    relevance: bool | None = None
+    """Embed instruction and response apart and drop rows whose response fits other
+    instructions of the dataset better than its own (reason mismatched). Costs two more
+    encoder passes over shorter texts. None: on, except with embed.model=hashing, whose
+    character n-grams measure shared wording rather than meaning."""
+    relevance_threshold: float = -0.2
+    """Margin (own cosine minus the mean of the top-k competitors) below which a row is
+    mismatched; lower drops fewer."""
+    relevance_top_k: int = 10
+    """Competing instructions per row."""
+    relevance_sample: int = 2000
+    """Instructions sampled from the dataset to compete with; more is slower and stricter."""
+    ifd: bool = False
+    """Score instruction-following difficulty and perplexity with a causal LM (two forward
+    passes per row: minutes per thousand rows on CPU)."""
+    ifd_model: str = "default"
+    """'default' (the bundled base model that training fine-tunes), a directory or a Hub id."""
+    ifd_max_length: int = 512
+    """Tokens per scored sequence; time and memory grow with it."""
+    ifd_batch_size: int = 8
+    """Sequences per forward pass (each row makes two)."""
+    ifd_num_actors: int = 1
+    """Scoring actors in the Ray Data actor pool."""
+    ifd_num_gpus: float = 0.0
+    """GPUs per scoring actor; 0 runs on CPU."""
+    ifd_num_cpus: float = 0.0
+    """CPU threads per scoring actor; 0 means all cores of a node divided by ifd_num_actors."""
+    max_ifd: float = 0.0
+    """Drop rows with IFD at or above this as misaligned (1.0: the instruction does not
+    help); 0 drops none."""
+    max_perplexity: float = 0.0
+    """Drop rows whose response perplexity is above this as high_perplexity; 0 drops none."""
+    cache: str | None = None
+    """SQLite file caching model scores by content and model; None uses
+    $FINESIFT_HOME/score_cache.sqlite."""
+    weight_heuristics: float = 1.0
+    """Weight of the rule-based score in the quality score."""
+    weight_relevance: float = 1.0
+    """Weight of the relevance term (when relevance runs)."""
+    weight_ifd: float = 1.0
+    """Weight of the alignment term 1 - IFD (when IFD runs)."""
+    weight_perplexity: float = 0.5
+    """Weight of the fluency term from perplexity (when IFD runs)."""
+    weight_judge: float = 1.0
+    """Weight of the judge's rating (when the judge runs)."""
+
+    def __post_init__(self) -> None:
+        check(-2.0 <= self.relevance_threshold <= 1.0, "signals.relevance_threshold in [-2, 1]")
+        check(self.relevance_top_k >= 1, "signals.relevance_top_k must be at least 1")
+        check(self.relevance_sample >= 1, "signals.relevance_sample must be positive")
+        check(self.ifd_max_length >= 16, "signals.ifd_max_length must be at least 16")
+        check(self.ifd_batch_size > 0, "signals.ifd_batch_size must be positive")
+        check(self.ifd_num_actors > 0, "signals.ifd_num_actors must be positive")
+        check(
+            self.ifd_num_gpus >= 0 and self.ifd_num_cpus >= 0,
+            "signals.ifd_num_gpus/ifd_num_cpus must be >= 0",
+        )
+        check(self.max_ifd >= 0 and self.max_perplexity >= 0, "signals.max_* must be >= 0")
+        weights = (
+            self.weight_heuristics,
+            self.weight_relevance,
+            self.weight_ifd,
+            self.weight_perplexity,
+            self.weight_judge,
+        )
+        check(min(weights) >= 0 and sum(weights) > 0, "signals.weight_* must be >= 0, not all 0")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """An LLM judge through an OpenAI-compatible endpoint (quality/judge.py)."""
+
+    enabled: bool = False
+    """Rate every row that reaches the judge 1-5; one request per row."""
+    url: str = "http://127.0.0.1:8000"
+    """Server URL (finesift serve, vLLM, a hosted API), with or without /v1."""
+    model: str = "default"
+    """Model name the server knows."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key; unset sends a placeholder key."""
+    concurrency: int = 8
+    """Requests in flight at once."""
+    retries: int = 3
+    """Extra attempts after a connection error, timeout, 429 or 5xx, with backoff."""
+    timeout: float = 60.0
+    """Seconds per request."""
+    max_tokens: int = 64
+    """Answer cap; the score is on the first line."""
+    usd_per_1k_input: float = 0.0
+    """Price per 1,000 prompt tokens, for the estimate printed before the run."""
+    usd_per_1k_output: float = 0.0
+    """Price per 1,000 completion tokens."""
+    max_usd: float = 0.0
+    """Refuse to start when the estimate is above this; 0 means no limit."""
+    min_score: float = 0.0
+    """Drop rows the judge rates below this as judge_low (AlpaGasus keeps >= 4.5 of 5);
+    0 drops none. Unparseable and failed verdicts never drop a row."""
+
+    def __post_init__(self) -> None:
+        check(self.concurrency >= 1, "judge.concurrency must be at least 1")
+        check(self.retries >= 0, "judge.retries must be >= 0")
+        check(self.timeout > 0 and self.max_tokens > 0, "judge.timeout/max_tokens must be > 0")
+        check(self.max_usd >= 0, "judge.max_usd must be >= 0")
+        check(0.0 <= self.min_score <= 5.0, "judge.min_score must be in [0, 5]")
+        check(
+            self.usd_per_1k_input >= 0 and self.usd_per_1k_output >= 0,
+            "judge prices must be >= 0",
         )
 
 
@@ -190,5 +308,7 @@ class CurateConfig:
     clusters: ClusterConfig = field(default_factory=ClusterConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
     selection: SelectConfig = field(default_factory=SelectConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
     report: bool = True
     """Write report.html next to the outputs."""

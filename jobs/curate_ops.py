@@ -37,6 +37,12 @@ ROW_SCHEMA = pa.schema(
         ("quality", pa.float64()),
         ("failed_rules", pa.string()),  # comma-joined; a list in the ledger
         ("cluster", pa.int64()),
+        # model-based signals (jobs/curate_signals.py); null where a signal did not run
+        ("relevance", pa.float64()),
+        ("ifd", pa.float64()),
+        ("perplexity", pa.float64()),
+        ("judge_score", pa.float64()),
+        ("judge_status", pa.string()),
     ]
 )
 
@@ -233,10 +239,20 @@ def resolve_instruction_group(
 
 
 class Embedder:
-    """Ray Data actor: loads the encoder once, embeds ``prompt`` + ``response`` per batch."""
+    """Ray Data actor: loads the encoder once, embeds ``prompt`` + ``response`` per batch.
+
+    With ``parts``, also the prompt and the response apart (``instruction_embedding``,
+    ``response_embedding``), for the relevance signal.
+    """
 
     def __init__(
-        self, model: str, device: str, batch_size: int, max_length: int, threads: int
+        self,
+        model: str,
+        device: str,
+        batch_size: int,
+        max_length: int,
+        threads: int,
+        parts: bool = False,
     ) -> None:
         import torch
 
@@ -249,25 +265,35 @@ class Embedder:
         self.encoder = load_encoder(
             model, device=device, batch_size=batch_size, max_length=max_length
         )
+        self.parts = parts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from ray.data.extensions import ArrowTensorArray
 
-        from quality.embeddings import embedding_text
+        from quality.embeddings import EMBED_MAX_CHARS, embedding_text
 
         texts = [
             embedding_text(p, r)
             for p, r in zip(batch["prompt"].to_pylist(), batch["response"].to_pylist(), strict=True)
         ]
         vectors = np.asarray(self.encoder.encode(texts), dtype=np.float32)
-        return batch.append_column("embedding", ArrowTensorArray.from_numpy(vectors))
+        out = batch.append_column("embedding", ArrowTensorArray.from_numpy(vectors))
+        if self.parts:
+            for column, name in (
+                ("prompt", "instruction_embedding"),
+                ("response", "response_embedding"),
+            ):
+                texts = [(t or "")[:EMBED_MAX_CHARS] for t in batch[column].to_pylist()]
+                part = np.asarray(self.encoder.encode(texts), dtype=np.float32)
+                out = out.append_column(name, ArrowTensorArray.from_numpy(part))
+        return out
 
 
-def vectors_of(table: pa.Table) -> np.ndarray:
-    """The ``embedding`` column as a float32 (n, d) array."""
+def vectors_of(table: pa.Table, column: str = "embedding") -> np.ndarray:
+    """An embedding column (``embedding`` by default) as a float32 (n, d) array."""
     if table.num_rows == 0:
         return np.zeros((0, 1), dtype=np.float32)
-    column = table["embedding"].combine_chunks()
+    column = table[column].combine_chunks()
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float32)
 
 
@@ -348,8 +374,19 @@ def dedup_cluster(
     return v.table()
 
 
-def select_cluster(group: pa.Table, *, quotas: Mapping[int, int], min_distance: float) -> pa.Table:
-    """One cluster's survivors: pick its quota of diverse, high-quality rows."""
+def select_cluster(
+    group: pa.Table,
+    *,
+    quotas: Mapping[int, int],
+    min_distance: float,
+    informative_weight: float = 0.0,
+) -> pa.Table:
+    """One cluster's survivors: pick its quota of diverse, high-quality rows.
+
+    With ``informative_weight``, rows are ordered by quality + weight x IFD (IFD below 1
+    only): harder examples the instruction still explains come first.
+    """
+    from quality.composite import informativeness
     from quality.selection import select_diverse
 
     v = Verdicts(group)
@@ -361,6 +398,9 @@ def select_cluster(group: pa.Table, *, quotas: Mapping[int, int], min_distance: 
     picks: set[int] = set()
     if quota > 0:
         scores = np.asarray(v.columns["quality"], dtype=float)
+        if informative_weight > 0:
+            ifd = np.asarray(group["ifd"].to_pylist(), dtype=float)
+            scores = scores + informative_weight * informativeness(ifd)
         picks = {
             int(i)
             for i in select_diverse(vectors_of(group), scores, quota, min_distance=min_distance)

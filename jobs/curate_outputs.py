@@ -34,6 +34,12 @@ LEDGER_SCHEMA = pa.schema(
         ("prompt", pa.string()),
         ("response", pa.string()),
         ("extras", pa.string()),
+        # model-based signals (jobs/curate_signals.py); null where a signal did not run
+        ("relevance", pa.float64()),
+        ("ifd", pa.float64()),
+        ("perplexity", pa.float64()),
+        ("judge_score", pa.float64()),
+        ("judge_status", pa.string()),
     ]
 )
 

@@ -34,7 +34,6 @@ Pure numpy; importable without Ray.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -114,12 +113,3 @@ def mismatched(margins: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD) -> 
         bool (n,) mask.
     """
     return np.asarray(margins) < threshold
-
-
-def relevance_score(margin: float, *, threshold: float = DEFAULT_THRESHOLD) -> float:
-    """A margin as a [0, 1] quality term: 0.5 at the drop threshold, ~1 at margin >= 0.
-
-    A logistic with a 0.05 scale: a row just above the threshold is barely trusted; a
-    row whose own instruction is its response's best match gets nearly full credit.
-    """
-    return 1.0 / (1.0 + math.exp(-(margin - threshold) / 0.05))

@@ -37,6 +37,11 @@ REASONS = {
     # filters
     "stale": "timestamp older than filters.since",
     "off_distribution": "far from every row of the trusted reference set",
+    # model-based signals
+    "mismatched": "the response fits other instructions of the dataset better than its own",
+    "misaligned": "IFD at or above signals.max_ifd: the instruction does not help the answer",
+    "high_perplexity": "response perplexity above signals.max_perplexity",
+    "judge_low": "the LLM judge rated the row below judge.min_score",
     # selection
     "not_selected": "survived every filter but did not fit the budget",
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quality.relevance import mismatched, relevance_margin, relevance_score
+from quality.composite import relevance_term
+from quality.relevance import mismatched, relevance_margin
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -37,7 +38,8 @@ def test_planted_mismatch_is_the_only_one_flagged():
     )
     flagged = np.flatnonzero(mismatched(margins, threshold=-0.2))
     assert flagged.tolist() == [7]
-    assert relevance_score(margins[7]) < 0.5 < relevance_score(float(np.median(margins)))
+    terms = relevance_term(margins, threshold=-0.2)
+    assert terms[7] < 0.5 < float(np.median(terms))
 
 
 def test_a_row_never_competes_with_its_own_instruction():
