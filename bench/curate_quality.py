@@ -3,17 +3,22 @@
 1. Planted defects: rows from `finesift demo-data` (seed 0; 5,000 by default) curated with
    filters.since=2023-01-01. Precision and recall per defect group against the generator's
    ground truth (`truth`, `truth_of`), matching ledger rows to generated rows by line
-   number. Targets: >= 0.9 each.
+   number. Targets: >= 0.9 each. Mislabeled rows (a fluent answer to another task) are a
+   group of their own, found by the relevance signal (reason ``mismatched``); the clean
+   rows it drops are counted too.
 2. Real data from ../shared/data (skipped with a message when absent):
    - rows surviving dedup at each fuzzy / semantic threshold, per dataset, beside the
      GPTeacher author's own similarity ladder;
    - dolly's repeated instructions: how many finesift removes;
-   - Self-Instruct: ROC AUC with which the quality score ranks text-davinci-003 answers
-     above davinci answers to the same tasks (target >= 0.75).
+   - Self-Instruct: ROC AUC with which each quality term (heuristics, relevance, IFD,
+     perplexity; quality.composite) and the combined score rank text-davinci-003 answers
+     above davinci answers to the same tasks (target for the combined score >= 0.8).
+     IFD and perplexity use the bundled base model through the score cache (--skip-ifd
+     leaves them out).
 
     python bench/curate_quality.py [--rows 5000] [--fast] [--skip-real]
         [--datasets toolformer,codegen,dolly] [--semantic 0.95,0.9,0.85,0.8]
-        [--fuzzy 0.9,0.8,0.7,0.6] [--json results.json]
+        [--fuzzy 0.9,0.8,0.7,0.6] [--skip-ifd] [--json results.json]
 
 Figures use the bundled MiniLM (embed.model=default); --fast uses embed.model=hashing (no
 model, much quicker, weaker semantic dedup). Every curate run selects with a budget as large
@@ -149,7 +154,8 @@ def planted_scores(rows: Sequence[dict], ledger: Sequence[dict]) -> dict[str, di
     as flagged when its reason is a heuristic rule or a quarantine reason (an empty answer
     never reaches the rules: the reader quarantines it as empty_field). A mislabeled row (an
     answer to another task) that a rule drops counts against junk precision, although
-    dropping it is right: no detector for it exists yet.
+    dropping it is right. Mislabeled rows are found when dropped as ``mismatched`` (the
+    relevance signal); any other row dropped as mismatched is a false positive.
 
     Args:
         rows: The generated rows, in file order.
@@ -203,6 +209,7 @@ def planted_scores(rows: Sequence[dict], ledger: Sequence[dict]) -> dict[str, di
         "conflicts": pair_scores(("conflict",), frozenset({"conflict"}), "kept_instead"),
         "junk": single_scores(lambda t: t.startswith("junk:"), junk_reasons),
         "stale": single_scores(lambda t: t == "stale", {"stale"}),
+        "mislabeled": single_scores(lambda t: t == "mislabeled", {"mismatched"}),
     }
 
 
@@ -294,8 +301,9 @@ def part_planted(n_rows: int, model: str, work: Path) -> dict[str, Any]:
     print(
         f"conflicts where the wrong answer was the one dropped: "
         f"{details['conflicts_wrong_answer_dropped']} of {details['conflicts']}; "
-        f"mislabeled rows surviving (no detector yet): {details['mislabeled_surviving']} of "
-        f"{details['mislabeled']}"
+        f"mislabeled rows surviving: {details['mislabeled_surviving']} of "
+        f"{details['mislabeled']}; clean rows dropped as mismatched: "
+        f"{details['clean_removed'].get('mismatched', 0)} of {details['clean_rows']}"
     )
     return {
         "rows": n_rows,
@@ -401,24 +409,91 @@ def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
 
 
-def part_self_instruct() -> dict[str, Any]:
-    """ROC AUC of the heuristic quality score: text-davinci-003 (strong) vs davinci (weak)."""
-    from quality.heuristics import evaluate_batch
+def self_instruct_rows(model: str) -> tuple[list[str], list[str]]:
+    """(prompts, responses) of one model's Self-Instruct predictions, in task order."""
+    path = DATA / "self_instruct" / f"{model}_predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    prompts = [
+        f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in rows
+    ]
+    # Responses are stored as generated, with leading whitespace; the reader strips it.
+    return prompts, [r["response"].strip() for r in rows]
 
-    scores = {}
+
+def self_instruct_terms(embed_model: str, ifd: bool) -> dict[str, dict[str, np.ndarray]]:
+    """Per answer model, each quality term of quality.composite and the combined score.
+
+    Relevance competes each answer against the other 251 tasks' instructions (never its
+    own task's). IFD and perplexity use the bundled base model through the score cache, as
+    ``finesift curate`` with signals.ifd=true does, so a second run is fast.
+    """
+    from jobs.curate_config import SignalsConfig
+    from jobs.curate_signals import IFDScorer
+    from quality import composite
+    from quality.embeddings import load_encoder
+    from quality.heuristics import evaluate_batch
+    from quality.relevance import relevance_margin
+
+    cfg = SignalsConfig()
+    encoder = load_encoder(embed_model)
+    scorer = (
+        IFDScorer("default", "cpu", cfg.ifd_max_length, cfg.ifd_batch_size, 0, None)
+        if ifd
+        else None
+    )
+    out = {}
     for model in ("text-davinci-003", "davinci"):
-        path = DATA / "self_instruct" / f"{model}_predictions.jsonl"
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        prompts = [
-            f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in rows
-        ]
-        # Responses are stored as generated, with leading whitespace; the reader strips it.
-        scores[model], _, _ = evaluate_batch(prompts, [r["response"].strip() for r in rows])
-    strong, weak = scores["text-davinci-003"], scores["davinci"]
-    auc = roc_auc(strong, weak)
-    paired = float(np.mean(strong > weak) + 0.5 * np.mean(strong == weak))
-    print(f"  Self-Instruct: ROC AUC {auc:.3f} (paired win rate {paired:.3f}, {len(strong)} tasks)")
-    return {"auc": round(auc, 3), "paired_win_rate": round(paired, 3), "tasks": len(strong)}
+        prompts, responses = self_instruct_rows(model)
+        heuristic, _, _ = evaluate_batch(prompts, responses)
+        instructions = encoder.encode(prompts)
+        task_ids = [str(i) for i in range(len(prompts))]
+        margins = relevance_margin(
+            instructions,
+            encoder.encode(responses),
+            instructions,
+            top_k=cfg.relevance_top_k,
+            row_ids=task_ids,
+            sample_ids=task_ids,
+        )
+        terms = {
+            "heuristics": np.asarray(heuristic, float),
+            "relevance": composite.relevance_term(margins, threshold=cfg.relevance_threshold),
+        }
+        if scorer is not None:
+            from quality.ifd import IFDScore
+
+            scores = [
+                IFDScore(r["conditioned"], r["unconditioned"], int(r["tokens"]))
+                for r in scorer.scores(prompts, responses)
+            ]
+            terms["ifd"] = composite.ifd_term(np.array([x.ifd for x in scores]))
+            terms["perplexity"] = composite.perplexity_term(
+                np.array([x.perplexity for x in scores])
+            )
+        weights = {
+            "heuristics": cfg.weight_heuristics,
+            "relevance": cfg.weight_relevance,
+            "ifd": cfg.weight_ifd,
+            "perplexity": cfg.weight_perplexity,
+        }
+        terms["combined"] = composite.combine(terms, weights)
+        out[model] = terms
+    return out
+
+
+def part_self_instruct(embed_model: str, ifd: bool = True) -> dict[str, Any]:
+    """ROC AUC of each quality term and of the combined score: text-davinci-003 (strong)
+    answers above davinci (weak) answers to the same 252 tasks."""
+    terms = self_instruct_terms(embed_model, ifd)
+    strong, weak = terms["text-davinci-003"], terms["davinci"]
+    result: dict[str, Any] = {"tasks": len(strong["heuristics"]), "auc": {}}
+    for name in strong:
+        result["auc"][name] = round(roc_auc(strong[name], weak[name]), 3)
+    a, b = strong["combined"], weak["combined"]
+    result["paired_win_rate"] = round(float(np.mean(a > b) + 0.5 * np.mean(a == b)), 3)
+    cells = ", ".join(f"{k} {v:.3f}" for k, v in result["auc"].items())
+    print(f"  Self-Instruct ROC AUC per signal ({result['tasks']} tasks): {cells}")
+    return result
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -431,6 +506,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fast", action="store_true", help="embed.model=hashing")
     parser.add_argument("--skip-real", action="store_true", help="only part 1")
     parser.add_argument("--skip-planted", action="store_true", help="only part 2")
+    parser.add_argument(
+        "--skip-ifd", action="store_true", help="Self-Instruct without IFD and perplexity"
+    )
     parser.add_argument(
         "--datasets",
         default="toolformer,codegen,dolly",
@@ -463,7 +541,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             ladder, ledgers = part_ladder(datasets, semantic, fuzzy, model, work)
             results["ladder"] = ladder
             results["dolly"] = part_dolly(ledgers.get("dolly"), model, work)
-            results["self_instruct"] = part_self_instruct()
+            results["self_instruct"] = part_self_instruct(
+                "default" if model == "hashing" else model, ifd=not args.skip_ifd
+            )
     _shutdown_ray()
     print_table(results)
     if args.json:
@@ -512,9 +592,10 @@ def print_table(results: dict[str, Any]) -> None:
         )
     if "self_instruct" in results:
         s = results["self_instruct"]
+        cells = " ".join(f"{k} {v:.3f}" for k, v in s["auc"].items())
         print(
-            f"Self-Instruct quality-score ROC AUC (text-davinci-003 > davinci): {s['auc']:.3f} "
-            "(target >= 0.75)"
+            f"Self-Instruct ROC AUC (text-davinci-003 > davinci): {cells} "
+            "(target for combined >= 0.8)"
         )
 
 

@@ -123,16 +123,45 @@ def response_nll(
             seq = sequences[i]
             ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
             mask[row, : len(seq)] = 1
-        with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            token_lp = logprobs.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1).cpu()
+        spans = []
         for row, i in enumerate(chunk):
-            length, k = len(sequences[i]), n_targets[i]
-            k = min(k, length - 1)  # the first token has no prediction
+            length = len(sequences[i])
+            k = max(0, min(n_targets[i], length - 1))  # the first token has no prediction
+            spans.append((row, i, length, k))
+        rows = torch.tensor([r for r, _, n, k in spans for _ in range(k)], dtype=torch.long)
+        # position p predicts token p + 1: the k targets are predicted from n-1-k .. n-2
+        cols = torch.tensor(
+            [p for _, _, n, k in spans for p in range(n - 1 - k, n - 1)], dtype=torch.long
+        )
+        if len(rows) == 0:
+            continue
+        with torch.inference_mode():
+            logits = _logits_at(model, ids.to(device), mask.to(device), rows, cols)
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            targets = ids[rows, cols + 1].to(device)
+            token_nll = -logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()
+        offset = 0
+        for _, i, _, k in spans:
             if k > 0:
-                out[i] = float(-token_lp[row, length - 1 - k : length - 1].mean())
+                out[i] = float(token_nll[offset : offset + k].mean())
+            offset += k
     return out
+
+
+def _logits_at(model: Any, ids: Any, mask: Any, rows: Any, cols: Any) -> Any:
+    """Logits at the (row, column) positions only.
+
+    The vocabulary projection of every position of every padded sequence is most of the
+    memory and much of the time for a small model with a large vocabulary, so the decoder
+    runs alone and the output head sees only the positions that predict response tokens.
+    Models without a separate decoder fall back to the full forward.
+    """
+    base = getattr(model, "base_model", None)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if base is None or base is model or head is None:
+        return model(input_ids=ids, attention_mask=mask).logits[rows, cols]
+    hidden = base(input_ids=ids, attention_mask=mask).last_hidden_state
+    return head(hidden[rows.to(hidden.device), cols.to(hidden.device)])
 
 
 def score_ifd(

@@ -300,3 +300,26 @@ def test_a_failing_generation_is_a_500_and_the_replica_keeps_serving(client, ser
     out = client.chat.completions.create(model="base", messages=HELLO, max_tokens=4)
     assert out.choices[0].message.content is not None
     assert "broken" not in generator_info()["attached"]
+
+
+def test_the_llm_judge_talks_to_finesift_serve(server, tmp_path):
+    """quality.judge against the real app: the request succeeds, the answer is kept, and an
+    answer the tiny model garbles is recorded as unparseable rather than guessed."""
+    from quality.judge import FAILED, OK, UNPARSEABLE, Judge, parse_score
+    from quality.score_cache import ScoreCache
+
+    judge = Judge(
+        server["url"],
+        "base",
+        KEY,
+        concurrency=2,
+        max_tokens=8,
+        cache=ScoreCache(tmp_path / "judge.sqlite"),
+        template="Rate 1-5: {prompt} {response}",  # the test app caps prompts at 64 tokens
+    )
+    results = judge.rate(["Add 2 and 3."], ["The answer is 5."])
+    (result,) = results
+    assert result.status in (OK, UNPARSEABLE) and result.status != FAILED, result.raw
+    assert result.score == parse_score(result.raw)
+    (again,) = judge.rate(["Add 2 and 3."], ["The answer is 5."])
+    assert again.cached and again.raw == result.raw
