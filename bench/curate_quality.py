@@ -512,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--datasets",
         default="toolformer,codegen,dolly",
-        help=f"ladder datasets, from {','.join(DATASETS)}",
+        help=f"ladder datasets, from {','.join(DATASETS)}; empty for none",
     )
     parser.add_argument("--semantic", default="0.95,0.9,0.85,0.8", help="semantic ladder")
     parser.add_argument("--fuzzy", default="0.9,0.8,0.7,0.6", help="fuzzy ladder")
@@ -538,9 +538,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 raise SystemExit(f"unknown dataset(s) {unknown}; choose from {list(DATASETS)}")
             semantic = [float(x) for x in args.semantic.split(",") if x]
             fuzzy = [float(x) for x in args.fuzzy.split(",") if x]
-            ladder, ledgers = part_ladder(datasets, semantic, fuzzy, model, work)
-            results["ladder"] = ladder
-            results["dolly"] = part_dolly(ledgers.get("dolly"), model, work)
+            if datasets:  # --datasets "" leaves only the Self-Instruct figures
+                ladder, ledgers = part_ladder(datasets, semantic, fuzzy, model, work)
+                results["ladder"] = ladder
+                results["dolly"] = part_dolly(ledgers.get("dolly"), model, work)
             results["self_instruct"] = part_self_instruct(
                 "default" if model == "hashing" else model, ifd=not args.skip_ifd
             )

@@ -12,7 +12,7 @@ Rows/s count the whole of each side after Ray is up: model load and scoring (for
 actor start and moving blocks). The target is ray/plain >= 0.8. Rows are clean demo rows
 (``quality.demo_data``, seed 0).
 
-    .venv/bin/python bench/score_throughput.py [--rows 512] [--batch-size 8] [--max-length 512]
+    .venv/bin/python bench/score_throughput.py [--rows 256] [--batch-size 8] [--max-length 512]
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def on_ray(rows: list[dict], args: argparse.Namespace, cache: Path) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--rows", type=int, default=256)
     parser.add_argument("--model", default="default", help="signals.ifd_model")
     parser.add_argument("--batch-size", type=int, default=8, help="sequences per forward")
     parser.add_argument("--rows-per-batch", type=int, default=64, help="rows per Ray batch")

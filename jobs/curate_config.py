@@ -220,9 +220,9 @@ class SignalsConfig:
     weight_relevance: float = 1.0
     """Weight of the relevance term (when relevance runs)."""
     weight_ifd: float = 1.0
-    """Weight of the alignment term 1 - IFD (when IFD runs)."""
+    """Weight of the alignment term (1 up to IFD 0.9, 0 at IFD >= 1; when IFD runs)."""
     weight_perplexity: float = 0.5
-    """Weight of the fluency term from perplexity (when IFD runs)."""
+    """Weight of the fluency term (1 for perplexity 3-100, 0 at 1 and at 1000; when IFD runs)."""
     weight_judge: float = 1.0
     """Weight of the judge's rating (when the judge runs)."""
 

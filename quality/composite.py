@@ -5,8 +5,14 @@
 - heuristics: the rule score (1 minus the penalties of failed rules), as is;
 - relevance: logistic of the margin (0.05 scale), 0.5 at signals.relevance_threshold,
   near 1 when the row's own instruction is its response's best match;
-- ifd: 1 - IFD, clipped to [0, 1]: how much the instruction helps predict the answer;
-- perplexity: 1 - log(ppl) / log(1000), clipped: 1 for a fluent response, 0 for noise;
+- ifd: alignment, (1 - IFD) / 0.1 clipped to [0, 1]: full credit while the instruction
+  clearly helps predict the answer (IFD <= 0.9), none once it does not (IFD >= 1). How
+  informative an aligned row is (a higher IFD below 1) is left to selection
+  (selection.informative_weight), not to "clean";
+- perplexity: fluency, two-sided in log(ppl): full credit between 3 and 100, falling to 0
+  at 1000 (noise) and at 1 (degenerate repetition, which a language model finds almost
+  perfectly predictable: Holtzman et al. 2020; on Self-Instruct, davinci's looping answers
+  have a median perplexity of 1.5 under the bundled model, text-davinci-003's 12.4);
 - judge: (rating - 1) / 4 for a 1-5 rating.
 
 A signal that did not run for a row (turned off, nothing to score, an unparseable judge
@@ -21,7 +27,11 @@ import math
 import numpy as np
 
 PERPLEXITY_CEILING = 1000.0
-"""Perplexity at which the fluency term reaches 0 (random text under a small LM)."""
+"""Perplexity at and above which the fluency term is 0 (noise under a small LM)."""
+PERPLEXITY_FLUENT = (3.0, 100.0)
+"""The band of perplexity that gets full fluency credit."""
+IFD_MARGIN = 0.1
+"""The alignment term falls from 1 at IFD = 1 - IFD_MARGIN to 0 at IFD = 1."""
 
 
 def relevance_term(margins: np.ndarray, *, threshold: float) -> np.ndarray:
@@ -30,14 +40,18 @@ def relevance_term(margins: np.ndarray, *, threshold: float) -> np.ndarray:
 
 
 def ifd_term(ifd: np.ndarray) -> np.ndarray:
-    """1 - IFD, clipped to [0, 1]: how much the instruction helps predict the answer."""
-    return np.clip(1.0 - np.asarray(ifd, float), 0.0, 1.0)
+    """Alignment: 1 for IFD <= 1 - IFD_MARGIN, 0 for IFD >= 1, linear between."""
+    return np.clip((1.0 - np.asarray(ifd, float)) / IFD_MARGIN, 0.0, 1.0)
 
 
 def perplexity_term(perplexity: np.ndarray) -> np.ndarray:
-    """1 at perplexity 1, 0 at :data:`PERPLEXITY_CEILING` and above, linear in log."""
+    """Fluency: 1 inside PERPLEXITY_FLUENT, linear in log(ppl) down to 0 at perplexity 1
+    (repetition) and at PERPLEXITY_CEILING (noise)."""
     logs = np.log(np.maximum(np.asarray(perplexity, float), 1.0))
-    return np.clip(1.0 - logs / math.log(PERPLEXITY_CEILING), 0.0, 1.0)
+    low, high = (math.log(x) for x in PERPLEXITY_FLUENT)
+    rising = logs / low
+    falling = 1.0 - (logs - high) / (math.log(PERPLEXITY_CEILING) - high)
+    return np.clip(np.minimum(rising, falling), 0.0, 1.0)
 
 
 def judge_term(scores: np.ndarray) -> np.ndarray:

@@ -108,5 +108,5 @@ def test_compose_quality_averages_the_signals_that_ran():
     quality = compose_quality(table, weights=weights, relevance_threshold=-0.2)["quality"]
     q = quality.to_pylist()
     assert q[1] == pytest.approx(0.8)  # no signal ran: the heuristic score alone
-    assert q[0] == pytest.approx((0.8 + 1.0 + 0.5) / 3, abs=1e-3)  # relevance term ~1
+    assert q[0] == pytest.approx((0.8 + 1.0 + 1.0) / 3, abs=1e-3)  # aligned, relevant
     assert q[2] == pytest.approx((0.8 + 1.0 + 0.0 + 1.0) / 4, abs=1e-3)  # IFD >= 1 counts 0
