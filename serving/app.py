@@ -67,6 +67,7 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
         s.num_gpus,
         b.max_batch_size,
         b.batch_wait_timeout_s,
+        b.refill_timeout_s,
         cfg.max_adapters_per_replica,
     )
     return OpenAIIngress.options(

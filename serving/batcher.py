@@ -5,8 +5,15 @@ queued request even while the previous batch is still generating, so under load 
 queue is sliced into many small batches that then wait for each other (measured on
 SmolLM2: mostly batches of 1-2 at concurrency 8 and 32). Generation takes seconds, so
 the right moment to cut a batch is when the engine becomes free: everything queued by
-then (up to ``max_batch_size``, one adapter per batch) goes together, and the wait for
-more applies only to requests that found the engine idle.
+then (up to ``max_batch_size``, one adapter per batch) goes together.
+
+Two waits fill a short batch. A request that finds the engine idle waits ``wait_s`` for
+company (as ``@serve.batch`` does). And a freed engine waits up to ``refill_s`` for the
+callers of the batch that just ended: they are usually about to send their next request,
+and without this pause a closed loop of 8 clients settles into alternating batches of,
+say, 5 and 3 forever (measured: 0.61 vs 0.89 requests/s at concurrency 8). The refill
+wait ends as soon as the queue holds as many requests as were waiting when the batch
+ended plus as many as it had, so a lone caller (concurrency 1) never pays it.
 
 Pure asyncio, no Ray: the generator deployment plugs in the function that runs a batch.
 """
@@ -14,6 +21,7 @@ Pure asyncio, no Ray: the generator deployment plugs in the function that runs a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -53,7 +61,8 @@ class Batcher:
             request's future (and feeds its deltas). It must not raise; if it does, the
             batch's requests get the exception and the batcher carries on.
         max_batch_size: most requests per batch.
-        wait_s: how long a request that found the engine idle waits for company.
+        wait_s: how long a request that finds the engine idle waits for company.
+        refill_s: how long a freed engine waits for the callers of its last batch.
     """
 
     def __init__(
@@ -61,14 +70,19 @@ class Batcher:
         run_batch: Callable[[str, list[Pending]], Awaitable[None]],
         max_batch_size: int,
         wait_s: float,
+        refill_s: float = 0.0,
     ) -> None:
         self.run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.wait_s = wait_s
+        self.refill_s = refill_s
         self.sizes: Counter[int] = Counter()
         self._queue: list[Pending] = []
         self._arrival = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._freed = 0.0  # monotonic time the last batch ended
+        self._expected = 0  # queued when the last batch ended, plus its callers coming back
+        self._last_group = ""
 
     def submit(self, pending: Pending) -> Pending:
         """Queue a request (starting the batching loop on first use)."""
@@ -84,15 +98,13 @@ class Batcher:
                 self._arrival.clear()
                 await self._arrival.wait()
             group = self._queue[0].group
-            deadline = self._queue[0].arrived + self.wait_s
-            while self._count(group) < self.max_batch_size and time.monotonic() < deadline:
+            while (deadline := self._deadline(group)) is not None:
                 self._arrival.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrival.wait(), deadline - time.monotonic())
-                except TimeoutError:
-                    break
             batch = self._take(group)
             self.sizes[len(batch)] += 1
+            self._last_group = group
             try:
                 await self.run_batch(group, batch)
             except Exception as exc:  # the loop must survive any batch
@@ -100,6 +112,19 @@ class Batcher:
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(exc)
+            self._freed = time.monotonic()
+            self._expected = len(batch) + self._count(group)
+
+    def _deadline(self, group: str) -> float | None:
+        """When to stop waiting for more requests of ``group``; None to cut the batch now."""
+        queued = self._count(group)
+        if queued >= self.max_batch_size:
+            return None
+        deadline = self._queue[0].arrived + self.wait_s
+        if group == self._last_group and queued < self._expected:
+            # The callers of the last batch (same adapter) may not be back yet.
+            deadline = max(deadline, self._freed + self.refill_s)
+        return deadline if time.monotonic() < deadline else None
 
     def _count(self, group: str) -> int:
         return sum(1 for p in self._queue if p.group == group)

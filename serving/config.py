@@ -41,14 +41,22 @@ class BatchingConfig:
     max_batch_size: int = 8
     """Most requests generated together; memory grows linearly, per-token latency slowly."""
     batch_wait_timeout_s: float = 0.01
-    """How long a request that finds the generator idle waits for others to batch with (added
-    to a lone request's latency); requests queued behind a running batch never wait."""
+    """How long a request that finds the generator idle waits for others to batch with
+    (added to a lone request's latency)."""
+    refill_timeout_s: float = 0.5
+    """How long a freed generator waits for the callers of its last batch to send their next
+    request, so closed-loop clients keep batching together. It ends early once they are
+    back, so a lone caller never pays it; at most this much idle time per batch."""
 
     def __post_init__(self) -> None:
         check(self.max_batch_size >= 1, "batching.max_batch_size must be >= 1")
         check(
             0.0 <= self.batch_wait_timeout_s <= 10.0,
             "batching.batch_wait_timeout_s must be in [0, 10] seconds",
+        )
+        check(
+            0.0 <= self.refill_timeout_s <= 10.0,
+            "batching.refill_timeout_s must be in [0, 10] seconds",
         )
 
 

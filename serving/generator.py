@@ -67,6 +67,7 @@ class Generator:
         num_gpus: GPUs reserved for this replica.
         max_batch_size: most requests per batch.
         batch_wait_timeout_s: how long a request that finds the engine idle waits for company.
+        refill_timeout_s: how long a freed engine waits for the callers of its last batch.
         max_adapters: adapters kept attached per replica (LRU).
     """
 
@@ -79,6 +80,7 @@ class Generator:
         num_gpus: float,
         max_batch_size: int,
         batch_wait_timeout_s: float,
+        refill_timeout_s: float,
         max_adapters: int,
     ) -> None:
         import torch
@@ -91,7 +93,9 @@ class Generator:
             torch.set_num_threads(max(1, int(num_cpus)))
         self.engine = GenerationEngine(model_dir, dtype=dtype, device=device)
         self.adapters_dir = adapters_dir
-        self.batcher = Batcher(self._run_batch, max_batch_size, batch_wait_timeout_s)
+        self.batcher = Batcher(
+            self._run_batch, max_batch_size, batch_wait_timeout_s, refill_timeout_s
+        )
 
         async def load_adapter(model_id: str) -> AdapterSlot:
             return await self._load_adapter(model_id)

@@ -90,3 +90,46 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_carries_on():
         return await batcher.submit(Pending(1, "")).future
 
     assert asyncio.run(main()) == "ok"
+
+
+def test_a_closed_loop_of_clients_settles_into_full_batches():
+    """Staggered starts split the first requests into two batches; the refill wait after
+    each batch lets its callers' next requests join the queued ones instead of alternating."""
+
+    async def client(batcher: Batcher, start: float, rounds: int) -> None:
+        await asyncio.sleep(start)
+        for i in range(rounds):
+            await batcher.submit(Pending(i, "")).future
+            await asyncio.sleep(0.005)  # the caller's round trip before its next request
+
+    async def main() -> list[int]:
+        engine = FakeEngine(seconds=0.05)
+        batcher = Batcher(engine.run, max_batch_size=8, wait_s=0.03, refill_s=0.5)
+        await asyncio.gather(*(client(batcher, 0.01 * i, rounds=5) for i in range(8)))
+        return [len(b) for _, b in engine.batches]
+
+    sizes = asyncio.run(main())
+    assert sum(sizes) == 40
+    assert sizes[0] < 8  # the staggered start did split the first requests
+    # Then full batches; only the last is short (the first starters finished a round ahead).
+    assert sizes[2:-1] == [8] * (len(sizes) - 3) and len(sizes) <= 6
+
+
+def test_the_refill_wait_ends_when_the_callers_are_back_and_is_capped():
+    async def main() -> tuple[list[float], float, list]:
+        engine = FakeEngine(seconds=0.0)
+        batcher = Batcher(engine.run, max_batch_size=8, wait_s=0.0, refill_s=0.5)
+        lone = []  # concurrency 1: each request's caller is the whole last batch
+        for i in range(3):
+            start = time.monotonic()
+            await batcher.submit(Pending(i, "")).future
+            lone.append(time.monotonic() - start)
+        await asyncio.gather(*(batcher.submit(Pending(i, "")).future for i in range(3)))
+        start = time.monotonic()  # only 1 of the last batch's 3 callers comes back
+        await batcher.submit(Pending("late", "")).future
+        return lone, time.monotonic() - start, engine.batches
+
+    lone, late, batches = asyncio.run(main())
+    assert max(lone) < 0.25  # far below refill_s: a lone caller never waits for it
+    assert 0.3 < late < 2.0  # waited for the missing callers, then gave up
+    assert [len(b) for _, b in batches] == [1, 1, 1, 3, 1]
