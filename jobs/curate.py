@@ -266,12 +266,19 @@ def _train_kmeans(embedded, n_rows: int, cfg: CurateConfig) -> tuple[np.ndarray,
     fraction = min(1.0, cfg.clusters.sample_size / n_rows)
     sample = embedded.select_columns(["id", "embedding"])
     if fraction < 1.0:
-        sample = sample.random_sample(fraction, seed=cfg.seed)
+        sample = sample.map_batches(
+            ops.sample_by_id,
+            batch_format="pyarrow",
+            fn_kwargs=dict(seed=cfg.seed, fraction=fraction),
+        )
     ids, vectors = [], []
     for batch in sample.iter_batches(batch_size=8192, batch_format="pyarrow"):
         ids.extend(batch["id"].to_pylist())
         vectors.append(ops.vectors_of(batch))
-    stacked = np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32)
+    # Batches arrive in no fixed order; k-means seeds by position, so fix the order.
+    order = np.argsort(np.asarray(ids, dtype=object), kind="stable") if ids else []
+    ids = [ids[i] for i in order]
+    stacked = np.concatenate(vectors)[order] if vectors else np.zeros((0, 1), np.float32)
     centroids = train_kmeans(
         stacked, min(k, max(1, len(stacked))), iterations=cfg.clusters.iterations, seed=cfg.seed
     )

@@ -193,6 +193,7 @@ def resolve_instruction_group(
     from quality.conflicts import resolve_instruction_group as resolve
     from quality.dedup import exact_dedup
 
+    group = in_id_order(group)
     v = Verdicts(group)
     n = len(v)
     if n < 2:
@@ -336,6 +337,7 @@ def dedup_cluster(
     """One k-means cluster: MinHash LSH near-duplicates, then SemDeDup."""
     from quality.dedup import estimated_jaccard, fuzzy_dedup, minhash_signatures, semantic_dedup
 
+    group = in_id_order(group)
     v = Verdicts(group)
     n = len(v)
     if n < 2:
@@ -389,6 +391,7 @@ def select_cluster(
     from quality.composite import informativeness
     from quality.selection import select_diverse
 
+    group = in_id_order(group)
     v = Verdicts(group)
     n = len(v)
     if n == 0:
@@ -417,18 +420,40 @@ def select_cluster(
     return v.table()
 
 
+def in_id_order(group: pa.Table) -> pa.Table:
+    """The group sorted by row id.
+
+    A group's rows reach its function in whatever order the shuffle's blocks arrived,
+    and the algorithms break ties (equal quality scores are common) by position, so
+    sorting makes a rerun on the same input give the same ledger.
+    """
+    return group.sort_by("id")
+
+
+def id_keys(ids: list[str], seed: int) -> np.ndarray:
+    """A uniform [0, 1) key per row id, stable across runs and block layouts."""
+    import hashlib
+
+    keys = np.empty(len(ids), dtype=np.float64)
+    for i, row_id in enumerate(ids):
+        digest = hashlib.blake2b(f"{seed}:{row_id}".encode(), digest_size=8).digest()
+        keys[i] = int.from_bytes(digest, "little") / 2**64
+    return keys
+
+
+def sample_by_id(batch: pa.Table, *, seed: int, fraction: float) -> pa.Table:
+    """The rows whose id key falls below ``fraction``: a reproducible sample, unlike
+    ``Dataset.random_sample``, whose draw depends on how rows fall into blocks."""
+    return batch.filter(pa.array(id_keys(batch["id"].to_pylist(), seed) < fraction))
+
+
 def coverage_candidates(batch: pa.Table, *, seed: int, keep_below: float) -> pa.Table:
     """The selected rows, plus rows whose random key is below ``keep_below``.
 
     The key is a hash of the row id, so the random baseline is reproducible and drawn
     without shuffling the dataset.
     """
-    import hashlib
-
-    keys = []
-    for row_id in batch["id"].to_pylist():
-        digest = hashlib.blake2b(f"{seed}:{row_id}".encode(), digest_size=8).digest()
-        keys.append(int.from_bytes(digest, "little") / 2**64)
+    keys = id_keys(batch["id"].to_pylist(), seed).tolist()
     chosen = [s == schema.SELECTED for s in batch["status"].to_pylist()]
     keep = [c or k < keep_below for c, k in zip(chosen, keys, strict=True)]
     keys = [k if k < keep_below else 2.0 for k in keys]  # 2.0: never among the random picks
