@@ -194,7 +194,7 @@ class SignalsConfig:
     """Instructions sampled from the dataset to compete with; more is slower and stricter."""
     ifd: bool = False
     """Score instruction-following difficulty and perplexity with a causal LM (two forward
-    passes per row: minutes per thousand rows on CPU)."""
+    passes per row: 0.5 rows/s for the bundled 135M model on 2 loaded CPU cores)."""
     ifd_model: str = "default"
     """'default' (the bundled base model that training fine-tunes), a directory or a Hub id."""
     ifd_max_length: int = 512
