@@ -56,7 +56,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
 
     Raises:
         InputError: a missing input path or an unsupported file format.
-        ModelNotFoundError: an embedder that cannot be found offline.
+        ModelNotFoundError: an embedder or IFD model that cannot be found offline.
     """
     import ray
 
@@ -66,6 +66,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     from quality.storage import make_dirs
 
     files = discover(cfg.inputs)  # fail fast, before Ray starts, on a bad path
+    signals.preflight(cfg)  # and on a missing IFD model or judge API key
     out = cfg.out  # a local directory or a URI (s3://, gs://)
     make_dirs(out)
     init_ray()

@@ -75,6 +75,7 @@ def write_outputs(
     map_status = dict.fromkeys((embedding_map or {}).get("id", []))
     by_status: Counter[str] = Counter()
     by_reason: Counter[tuple[str, str]] = Counter()
+    judge: Counter[str] = Counter()  # ok / unparseable / failed, for rows the judge saw
     with (
         storage.open_output(storage.join(out, "ledger.parquet")) as ledger_sink,
         pq.ParquetWriter(ledger_sink, LEDGER_SCHEMA) as ledger_file,
@@ -88,6 +89,8 @@ def write_outputs(
             for row in batch.to_pylist():
                 by_status[row["status"]] += 1
                 by_reason[(row["status"], row["reason"] or "")] += 1
+                if row["judge_status"]:
+                    judge[row["judge_status"].split(":", 1)[0]] += 1
                 if row["id"] in map_status:
                     map_status[row["id"]] = row["status"]
                 if row["status"] == schema.SELECTED:
@@ -109,6 +112,7 @@ def write_outputs(
             for (s, r), n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
         "coverage": coverage,
+        "judge": dict(judge),
         "seconds": clock_seconds,
         "outputs": {
             name: storage.join(out, name)

@@ -4,8 +4,8 @@
   dataset's instructions (:mod:`quality.relevance`); ``mismatched`` rows are dropped.
 - IFD and perplexity: a causal LM in an actor pool (:class:`IFDScorer`), GPUs when
   ``signals.ifd_num_gpus > 0``; scores cached by content and model.
-- judge: an OpenAI-compatible endpoint rates rows 1-5 (:class:`JudgeRater`), after a cost
-  estimate (:func:`judge_estimate`).
+- judge: an OpenAI-compatible endpoint rates the rows still active 1-5 (:class:`JudgeRater`),
+  after a cost estimate when prices are set (:func:`judge_estimate_batch`).
 - :func:`compose_quality` folds whatever ran into ``quality`` (:mod:`quality.composite`).
 
 Each batch function here only fills signal columns and ``status``/``reason``; nothing
@@ -186,26 +186,54 @@ def _or_none(x: float) -> float | None:
 
 # --- judge ---------------------------------------------------------------------------------
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""Judge hosts that may run without an API key (``finesift serve``, a local vLLM)."""
+
+
+def judge_api_key(url: str, api_key_env: str) -> str:
+    """The judge's API key, read on the driver: Ray workers on an existing cluster do not
+    inherit the driver's environment, so the key is handed to the actors explicitly.
+
+    Raises:
+        InputError: ``api_key_env`` is unset and ``url`` is not a local server.
+    """
+    from urllib.parse import urlsplit
+
+    from quality.errors import InputError
+
+    key = os.environ.get(api_key_env)
+    if key:
+        return key
+    host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+    if host in LOCAL_HOSTS:
+        return "no-key"  # local servers ignore the key
+    raise InputError(
+        f"judge.url {url} is not a local server and ${api_key_env} is not set, so every "
+        f"judge request would fail with 401; export {api_key_env}=<your API key> before "
+        "`finesift curate` (any value works for a server that ignores keys), or point "
+        "judge.api_key_env at the variable that holds it"
+    )
+
 
 def make_judge(
     *,
     url: str,
     model: str,
-    api_key_env: str,
+    api_key: str,
     concurrency: int,
     retries: int,
     timeout: float,
     max_tokens: int,
     cache_path: str | None,
 ):
-    """A :class:`quality.judge.Judge` with the key read from the environment."""
+    """A :class:`quality.judge.Judge` caching verdicts in the score cache."""
     from quality.judge import Judge
     from quality.score_cache import ScoreCache, default_cache_path
 
     return Judge(
         url,
         model,
-        os.environ.get(api_key_env) or "no-key",
+        api_key,
         concurrency=concurrency,
         retries=retries,
         timeout=timeout,
@@ -214,22 +242,44 @@ def make_judge(
     )
 
 
-def judge_estimate_batch(batch: pa.Table, **judge_kwargs: Any) -> pa.Table:
-    """One row per batch: the rows the cache does not answer, and their characters."""
+def _active_rows(batch: pa.Table) -> list[int]:
+    return [i for i, s in enumerate(batch["status"].to_pylist()) if s == schema.ACTIVE]
+
+
+def judge_estimate_batch(
+    batch: pa.Table, *, usd_per_1k_input: float, usd_per_1k_output: float, **judge_kwargs: Any
+) -> pa.Table:
+    """One row per batch: what judging its active rows the cache does not answer costs."""
+    from quality.judge import estimate_cost
+
     judge = make_judge(**judge_kwargs)
-    prompts, responses = batch["prompt"].to_pylist(), batch["response"].to_pylist()
+    active = _active_rows(batch)
+    prompts = [batch["prompt"][i].as_py() for i in active]
+    responses = [batch["response"][i].as_py() for i in active]
     todo = judge.uncached(prompts, responses)
+    cost = estimate_cost(
+        [prompts[i] for i in todo],
+        [responses[i] for i in todo],
+        max_tokens=judge_kwargs["max_tokens"],
+        usd_per_1k_input=usd_per_1k_input,
+        usd_per_1k_output=usd_per_1k_output,
+    )
     return pa.table(
         {
-            "requests": [len(todo)],
-            "prompt_chars": [sum(len(prompts[i]) for i in todo)],
-            "response_chars": [sum(len(responses[i]) for i in todo)],
+            "requests": [cost.requests],
+            "input_tokens": [cost.input_tokens],
+            "output_tokens": [cost.output_tokens],
+            "usd": [cost.usd],
         }
     )
 
 
 class JudgeRater:
-    """Ray Data actor: the judge's rating per row; low ratings dropped as judge_low."""
+    """Ray Data actor: the judge's rating per active row; low ratings dropped as judge_low.
+
+    Rows already dropped (by IFD or perplexity) are not sent: a paid judge would rate
+    rows that are thrown away. Their judge columns stay null.
+    """
 
     def __init__(self, min_score: float, **judge_kwargs: Any) -> None:
         self.judge = make_judge(**judge_kwargs)
@@ -239,21 +289,38 @@ class JudgeRater:
         from quality.judge import OK
 
         v = ops.Verdicts(batch)
-        results = self.judge.rate(batch["prompt"].to_pylist(), batch["response"].to_pylist())
-        for i, r in enumerate(results):
-            if v.columns["status"][i] != schema.ACTIVE or r.status != OK:
+        active = _active_rows(batch)
+        prompts, responses = batch["prompt"].to_pylist(), batch["response"].to_pylist()
+        results = (
+            self.judge.rate([prompts[i] for i in active], [responses[i] for i in active])
+            if active
+            else []
+        )
+        scores: list[float | None] = [None] * len(v)
+        statuses: list[str | None] = [None] * len(v)
+        for i, r in zip(active, results, strict=True):
+            scores[i] = r.score
+            statuses[i] = r.status if r.status == OK else f"{r.status}: {r.raw[:200]}"
+            if r.status != OK:
                 continue
             if self.min_score > 0 and r.score is not None and r.score < self.min_score:
                 v.drop(
                     i, "judge_low", f"judge rated {r.score:g} < judge.min_score {self.min_score}"
                 )
         return v.table(
-            judge_score=pa.array([r.score for r in results], pa.float64()),
-            judge_status=pa.array(
-                [r.status if r.status == OK else f"{r.status}: {r.raw[:200]}" for r in results],
-                pa.string(),
-            ),
+            judge_score=pa.array(scores, pa.float64()),
+            judge_status=pa.array(statuses, pa.string()),
         )
+
+
+def judge_outcomes(statuses: list[str | None]) -> dict[str, int]:
+    """Rows per judge outcome (ok, unparseable, failed) from ``judge_status`` values."""
+    counts: dict[str, int] = {}
+    for s in statuses:
+        if s:
+            outcome = s.split(":", 1)[0]
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 # --- the quality score ---------------------------------------------------------------------
@@ -297,6 +364,22 @@ def apply_relevance(embedded, n_rows: int, cfg):
             threshold=cfg.signals.relevance_threshold,
         ),
     ).materialize()
+
+
+def preflight(cfg) -> None:
+    """Driver-side checks before Ray starts, so a bad setting fails with its own message
+    rather than as an actor's death: the IFD model resolves, the judge has its API key.
+
+    Raises:
+        ModelNotFoundError: signals.ifd_model cannot be found.
+        InputError: the judge is remote and its API key variable is unset.
+    """
+    if cfg.signals.ifd:
+        from jobs.models import resolve_base_model
+
+        resolve_base_model(cfg.signals.ifd_model)
+    if cfg.judge.enabled:
+        judge_api_key(cfg.judge.url, cfg.judge.api_key_env)
 
 
 def apply_model_signals(survivors, cfg, console=None):
@@ -344,34 +427,55 @@ def apply_model_signals(survivors, cfg, console=None):
 
 
 def _judge(survivors, cfg, console):
-    """Estimate the judge's cost (refusing above judge.max_usd), then rate every row."""
+    """Estimate the judge's cost when priced (refusing above judge.max_usd), then rate
+    the active rows and warn when the judge answered none of them."""
     from ray.data import ActorPoolStrategy
-
-    from quality.errors import InputError
-    from quality.judge import CHARS_PER_TOKEN, JUDGE_TEMPLATE
 
     j = cfg.judge
     judge_kwargs = dict(
         url=j.url,
         model=j.model,
-        api_key_env=j.api_key_env,
+        api_key=judge_api_key(j.url, j.api_key_env),
         concurrency=j.concurrency,
         retries=j.retries,
         timeout=j.timeout,
         max_tokens=j.max_tokens,
         cache_path=cfg.signals.cache,
     )
+    if j.usd_per_1k_input > 0 or j.usd_per_1k_output > 0 or j.max_usd > 0:
+        _check_judge_cost(survivors, j, judge_kwargs, console)
+    rated = survivors.map_batches(
+        JudgeRater,
+        batch_size=max(16, 4 * j.concurrency),
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=1),
+        fn_constructor_kwargs=dict(min_score=j.min_score, **judge_kwargs),
+        num_cpus=1,
+    ).materialize()
+    _warn_judge_failures(rated, j.url, console)
+    return rated
+
+
+def _check_judge_cost(survivors, j, judge_kwargs: dict[str, Any], console) -> None:
+    """Print the estimate for the uncached active rows; refuse above judge.max_usd."""
+    from quality.errors import InputError
+
     counts = survivors.map_batches(
-        judge_estimate_batch, batch_format="pyarrow", fn_kwargs=judge_kwargs
+        judge_estimate_batch,
+        batch_format="pyarrow",
+        fn_kwargs=dict(
+            usd_per_1k_input=j.usd_per_1k_input,
+            usd_per_1k_output=j.usd_per_1k_output,
+            **judge_kwargs,
+        ),
     )
-    requests = chars = 0
+    requests = input_tokens = output_tokens = 0
+    usd = 0.0
     for batch in counts.iter_batches(batch_size=4096, batch_format="pyarrow"):
         requests += sum(batch["requests"].to_pylist())
-        chars += sum(batch["prompt_chars"].to_pylist()) + sum(batch["response_chars"].to_pylist())
-    overhead = len(JUDGE_TEMPLATE.format(prompt="", response=""))
-    input_tokens = int((chars + requests * overhead) / CHARS_PER_TOKEN)
-    output_tokens = requests * j.max_tokens
-    usd = input_tokens / 1000 * j.usd_per_1k_input + output_tokens / 1000 * j.usd_per_1k_output
+        input_tokens += sum(batch["input_tokens"].to_pylist())
+        output_tokens += sum(batch["output_tokens"].to_pylist())
+        usd += sum(batch["usd"].to_pylist())
     if console is not None:
         console.print(
             f"[bold cyan]judge[/] {requests} uncached requests to {j.url} ({j.model}): "
@@ -382,11 +486,27 @@ def _judge(survivors, cfg, console):
             f"the judge would cost about ${usd:.2f}, above judge.max_usd={j.max_usd}; raise "
             "judge.max_usd, lower selection pressure upstream, or use a local server"
         )
-    return survivors.map_batches(
-        JudgeRater,
-        batch_size=max(16, 4 * j.concurrency),
-        batch_format="pyarrow",
-        compute=ActorPoolStrategy(size=1),
-        fn_constructor_kwargs=dict(min_score=j.min_score, **judge_kwargs),
-        num_cpus=1,
-    ).materialize()
+
+
+def _warn_judge_failures(rated, url: str, console) -> None:
+    """A loud warning when the judge answered no row (a wrong URL or key, a dead server)."""
+    statuses: list[str | None] = []
+    for batch in rated.select_columns(["judge_status"]).iter_batches(
+        batch_size=65_536, batch_format="pyarrow"
+    ):
+        statuses.extend(batch["judge_status"].to_pylist())
+    outcomes = judge_outcomes(statuses)
+    asked = sum(outcomes.values())
+    if console is not None and asked:
+        console.print(f"[bold cyan]judge[/] verdicts: {outcomes}")
+    if asked and not outcomes.get("ok"):
+        first = next(s for s in statuses if s)
+        message = (
+            f"WARNING: the judge at {url} gave no usable verdict for any of {asked} rows "
+            f"(first: {first[:300]}); the judge term is missing from every quality score. "
+            "Check judge.url, judge.model and the API key (judge.api_key_env)."
+        )
+        if console is not None:
+            console.print(f"[bold red]{message}[/]")
+        else:
+            print(message)

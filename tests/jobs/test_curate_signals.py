@@ -9,7 +9,11 @@ import pyarrow as pa
 import pytest
 
 from jobs import curate_ops as ops
+from jobs import curate_signals as signals
+from jobs.curate_config import CurateConfig, JudgeConfig, SignalsConfig
 from jobs.curate_signals import IFDScorer, compose_quality, score_relevance
+from quality.errors import InputError, ModelNotFoundError
+from quality.judge import FAILED, OK, JudgeResult
 
 
 def rows_table(pairs: list[tuple[str, str]], **columns) -> pa.Table:
@@ -110,3 +114,89 @@ def test_compose_quality_averages_the_signals_that_ran():
     assert q[1] == pytest.approx(0.8)  # no signal ran: the heuristic score alone
     assert q[0] == pytest.approx((0.8 + 1.0 + 1.0) / 3, abs=1e-3)  # aligned, relevant
     assert q[2] == pytest.approx((0.8 + 1.0 + 0.0 + 1.0) / 4, abs=1e-3)  # IFD >= 1 counts 0
+
+
+def judge_kwargs(tmp_path, **overrides) -> dict:
+    return dict(
+        url="http://127.0.0.1:9",  # nothing listens: a test that reaches the network fails
+        model="m",
+        api_key="k",
+        concurrency=1,
+        retries=0,
+        timeout=1.0,
+        max_tokens=8,
+        cache_path=str(tmp_path / "judge.sqlite"),
+        **overrides,
+    )
+
+
+class RecordingJudge:
+    """Rates every row 2 and remembers which prompts it was asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def rate(self, prompts, responses):
+        self.asked.extend(prompts)
+        return [JudgeResult(2.0, OK, "Score: 2") for _ in prompts]
+
+
+def test_judge_rater_sends_only_active_rows(tmp_path):
+    rater = signals.JudgeRater(min_score=3.0, **judge_kwargs(tmp_path))
+    rater.judge = RecordingJudge()
+    # row 1 was already dropped as misaligned by IFD: a paid judge must not rate it
+    table = rows_table(PAIRS, status=["active", "dropped", "active"])
+    out = rater(table)
+    assert rater.judge.asked == [PAIRS[0][0], PAIRS[2][0]]
+    assert out["judge_score"].to_pylist() == [2.0, None, 2.0]
+    assert out["judge_status"].to_pylist() == ["ok", None, "ok"]
+    assert out["reason"].to_pylist()[0] == "judge_low"
+
+
+def test_judge_estimate_prices_only_active_uncached_rows(tmp_path):
+    table = rows_table(PAIRS, status=["active", "dropped", "active"])
+    out = signals.judge_estimate_batch(
+        table, usd_per_1k_input=1.0, usd_per_1k_output=0.0, **judge_kwargs(tmp_path)
+    )
+    assert out["requests"].to_pylist() == [2]
+    assert out["output_tokens"].to_pylist() == [2 * 8]
+    assert out["usd"].to_pylist()[0] > 0
+
+
+def test_judge_api_key_is_required_for_a_remote_judge(monkeypatch):
+    monkeypatch.delenv("FINESIFT_TEST_KEY", raising=False)
+    with pytest.raises(InputError, match=r"FINESIFT_TEST_KEY.*export"):
+        signals.judge_api_key("https://api.example.com/v1", "FINESIFT_TEST_KEY")
+    assert signals.judge_api_key("http://127.0.0.1:8000", "FINESIFT_TEST_KEY") == "no-key"
+    assert signals.judge_api_key("localhost:8000", "FINESIFT_TEST_KEY") == "no-key"
+    monkeypatch.setenv("FINESIFT_TEST_KEY", "sk-test")
+    assert signals.judge_api_key("https://api.example.com", "FINESIFT_TEST_KEY") == "sk-test"
+
+
+def test_preflight_fails_on_the_driver(tmp_path, monkeypatch):
+    missing = str(tmp_path / "no-such-model")
+    with pytest.raises(ModelNotFoundError, match="no-such-model"):
+        signals.preflight(CurateConfig(signals=SignalsConfig(ifd=True, ifd_model=missing)))
+    monkeypatch.delenv("FINESIFT_TEST_KEY", raising=False)
+    remote = JudgeConfig(
+        enabled=True, url="https://api.example.com", api_key_env="FINESIFT_TEST_KEY"
+    )
+    with pytest.raises(InputError, match="FINESIFT_TEST_KEY"):
+        signals.preflight(CurateConfig(judge=remote))
+    signals.preflight(CurateConfig())  # nothing to check
+
+
+def test_judge_outcomes_are_counted_in_the_summary(tmp_path):
+    from jobs.curate_outputs import write_outputs
+
+    statuses = ["ok", f"{FAILED}: AuthenticationError: 401", None]
+    assert signals.judge_outcomes(statuses) == {"ok": 1, "failed": 1}
+
+    class Ledger:  # write_outputs only iterates batches
+        def iter_batches(self, **_):
+            yield rows_table(PAIRS, status=["dropped"] * 3, judge_status=statuses)
+
+    summary = write_outputs(
+        Ledger(), str(tmp_path), clock_seconds={}, coverage={}, cfg=CurateConfig(), input_files=[]
+    )
+    assert summary["judge"] == {"ok": 1, "failed": 1}
