@@ -265,21 +265,8 @@ def _train_kmeans(embedded, n_rows: int, cfg: CurateConfig) -> tuple[np.ndarray,
         max_clusters=cfg.clusters.max_clusters,
     )
     fraction = min(1.0, cfg.clusters.sample_size / n_rows)
-    sample = embedded.select_columns(["id", "embedding"])
-    if fraction < 1.0:
-        sample = sample.map_batches(
-            ops.sample_by_id,
-            batch_format="pyarrow",
-            fn_kwargs=dict(seed=cfg.seed, fraction=fraction),
-        )
-    ids, vectors = [], []
-    for batch in sample.iter_batches(batch_size=8192, batch_format="pyarrow"):
-        ids.extend(batch["id"].to_pylist())
-        vectors.append(ops.vectors_of(batch))
-    # Batches arrive in no fixed order; k-means seeds by position, so fix the order.
-    order = np.argsort(np.asarray(ids, dtype=object), kind="stable") if ids else []
-    ids = [ids[i] for i in order]
-    stacked = np.concatenate(vectors)[order] if vectors else np.zeros((0, 1), np.float32)
+    # k-means seeds by position, so the sample comes back in id order.
+    ids, stacked = ops.sampled_vectors(embedded, "embedding", fraction=fraction, seed=cfg.seed)
     centroids = train_kmeans(
         stacked, min(k, max(1, len(stacked))), iterations=cfg.clusters.iterations, seed=cfg.seed
     )

@@ -447,6 +447,29 @@ def sample_by_id(batch: pa.Table, *, seed: int, fraction: float) -> pa.Table:
     return batch.filter(pa.array(id_keys(batch["id"].to_pylist(), seed) < fraction))
 
 
+def sampled_vectors(ds, column: str, *, fraction: float, seed: int) -> tuple[list[str], np.ndarray]:
+    """Ids and ``column`` vectors of an id-keyed sample of a Ray dataset, sorted by id.
+
+    The same rows in the same order however the dataset falls into blocks, so what is
+    computed from the sample (k-means seeds, relevance competitors) is reproducible.
+    """
+    sample = ds.select_columns(["id", column])
+    if fraction < 1.0:
+        sample = sample.map_batches(
+            sample_by_id, batch_format="pyarrow", fn_kwargs=dict(seed=seed, fraction=fraction)
+        )
+    ids: list[str] = []
+    vectors = []
+    for batch in sample.iter_batches(batch_size=8192, batch_format="pyarrow"):
+        if batch.num_rows:
+            ids.extend(batch["id"].to_pylist())
+            vectors.append(vectors_of(batch, column))
+    if not ids:
+        return [], np.zeros((0, 1), np.float32)
+    order = np.argsort(np.asarray(ids, dtype=object), kind="stable")
+    return [ids[i] for i in order], np.concatenate(vectors)[order]
+
+
 def coverage_candidates(batch: pa.Table, *, seed: int, keep_below: float) -> pa.Table:
     """The selected rows, plus rows whose random key is below ``keep_below``.
 

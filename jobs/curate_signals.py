@@ -38,18 +38,9 @@ def relevance_enabled(cfg) -> bool:
 
 
 def relevance_sample(embedded, n_rows: int, size: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Ids and instruction vectors of at most ``size`` rows, drawn without a shuffle."""
-    sample = embedded.select_columns(["id", "instruction_embedding"])
+    """Ids and instruction vectors of about ``size`` rows, keyed by id (reproducible)."""
     fraction = min(1.0, size / max(n_rows, 1))
-    if fraction < 1.0:
-        sample = sample.random_sample(fraction, seed=seed)
-    ids: list[str] = []
-    vectors = []
-    for batch in sample.iter_batches(batch_size=8192, batch_format="pyarrow"):
-        if batch.num_rows:
-            ids.extend(batch["id"].to_pylist())
-            vectors.append(ops.vectors_of(batch, "instruction_embedding"))
-    return ids, (np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32))
+    return ops.sampled_vectors(embedded, "instruction_embedding", fraction=fraction, seed=seed)
 
 
 def score_relevance(

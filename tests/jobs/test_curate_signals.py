@@ -200,3 +200,51 @@ def test_judge_outcomes_are_counted_in_the_summary(tmp_path):
         Ledger(), str(tmp_path), clock_seconds={}, coverage={}, cfg=CurateConfig(), input_files=[]
     )
     assert summary["judge"] == {"ok": 1, "failed": 1}
+
+
+class BlockDataset:
+    """The few Ray Dataset methods the samplers use, over explicit blocks; batches come
+    back in reverse, as Ray gives no fixed order. ``random_sample`` draws per block, as
+    Ray does, so its sample depends on the block layout."""
+
+    def __init__(self, blocks: list[pa.Table]) -> None:
+        self.blocks = blocks
+
+    def select_columns(self, columns):
+        return BlockDataset([b.select(columns) for b in self.blocks])
+
+    def map_batches(self, fn, *, batch_format, fn_kwargs):
+        return BlockDataset([fn(b, **fn_kwargs) for b in self.blocks])
+
+    def random_sample(self, fraction, *, seed):
+        return BlockDataset(
+            [
+                b.filter(pa.array(np.random.default_rng(seed + i).random(b.num_rows) < fraction))
+                for i, b in enumerate(self.blocks)
+            ]
+        )
+
+    def iter_batches(self, **_):
+        yield from reversed(self.blocks)
+
+
+def test_relevance_sample_does_not_depend_on_the_block_layout():
+    from ray.data.extensions import ArrowTensorArray
+
+    n = 400
+    vectors = np.random.default_rng(0).normal(size=(n, 4)).astype(np.float32)
+    table = pa.table(
+        {
+            "id": [f"row-{i:03d}" for i in range(n)],
+            "instruction_embedding": ArrowTensorArray.from_numpy(vectors),
+        }
+    )
+    two = BlockDataset([table.slice(0, 200), table.slice(200)])
+    five = BlockDataset([table.slice(i, 80) for i in range(0, n, 80)])
+    ids_a, sample_a = signals.relevance_sample(two, n, size=100, seed=3)
+    ids_b, sample_b = signals.relevance_sample(five, n, size=100, seed=3)
+    assert 50 < len(ids_a) < 150
+    assert ids_a == ids_b == sorted(ids_a)
+    np.testing.assert_array_equal(sample_a, sample_b)
+    np.testing.assert_array_equal(sample_a, vectors[[int(i[4:]) for i in ids_a]])
+    assert signals.relevance_sample(two, n, size=100, seed=4)[0] != ids_a  # the seed matters
