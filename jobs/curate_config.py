@@ -209,9 +209,10 @@ class SignalsConfig:
     """CPU threads per scoring actor; 0 means all cores of a node divided by ifd_num_actors."""
     max_ifd: float = 0.0
     """Drop rows with IFD at or above this as misaligned (1.0: the instruction does not
-    help); 0 drops none."""
+    help); 0 drops none. Needs signals.ifd."""
     max_perplexity: float = 0.0
-    """Drop rows whose response perplexity is above this as high_perplexity; 0 drops none."""
+    """Drop rows whose response perplexity is above this as high_perplexity; 0 drops none.
+    Needs signals.ifd."""
     cache: str | None = None
     """SQLite file caching model scores by content and model; None uses
     $FINESIFT_HOME/score_cache.sqlite."""
@@ -238,6 +239,11 @@ class SignalsConfig:
             "signals.ifd_num_gpus/ifd_num_cpus must be >= 0",
         )
         check(self.max_ifd >= 0 and self.max_perplexity >= 0, "signals.max_* must be >= 0")
+        check(
+            self.ifd or (self.max_ifd == 0 and self.max_perplexity == 0),
+            "signals.max_ifd/max_perplexity drop rows only when IFD runs; set signals.ifd=true "
+            "(or set them to 0)",
+        )
         weights = (
             self.weight_heuristics,
             self.weight_relevance,
@@ -259,7 +265,8 @@ class JudgeConfig:
     model: str = "default"
     """Model name the server knows."""
     api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable holding the API key; unset sends a placeholder key."""
+    """Environment variable holding the API key, read on the driver and handed to the
+    rating actors; unset is an error unless judge.url is localhost or 127.0.0.1."""
     concurrency: int = 8
     """Requests in flight at once."""
     retries: int = 3
@@ -269,14 +276,15 @@ class JudgeConfig:
     max_tokens: int = 64
     """Answer cap; the score is on the first line."""
     usd_per_1k_input: float = 0.0
-    """Price per 1,000 prompt tokens, for the estimate printed before the run."""
+    """Price per 1,000 prompt tokens, for the estimate printed before the run (no
+    estimate when both prices and max_usd are 0)."""
     usd_per_1k_output: float = 0.0
     """Price per 1,000 completion tokens."""
     max_usd: float = 0.0
     """Refuse to start when the estimate is above this; 0 means no limit."""
     min_score: float = 0.0
     """Drop rows the judge rates below this as judge_low (AlpaGasus keeps >= 4.5 of 5);
-    0 drops none. Unparseable and failed verdicts never drop a row."""
+    0 drops none; needs judge.enabled. Unparseable and failed verdicts never drop a row."""
 
     def __post_init__(self) -> None:
         check(self.concurrency >= 1, "judge.concurrency must be at least 1")
@@ -284,6 +292,11 @@ class JudgeConfig:
         check(self.timeout > 0 and self.max_tokens > 0, "judge.timeout/max_tokens must be > 0")
         check(self.max_usd >= 0, "judge.max_usd must be >= 0")
         check(0.0 <= self.min_score <= 5.0, "judge.min_score must be in [0, 5]")
+        check(
+            self.enabled or self.min_score == 0,
+            "judge.min_score drops rows only when the judge runs; set judge.enabled=true "
+            "(or judge.min_score=0)",
+        )
         check(
             self.usd_per_1k_input >= 0 and self.usd_per_1k_output >= 0,
             "judge prices must be >= 0",
@@ -312,3 +325,28 @@ class CurateConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     report: bool = True
     """Write report.html next to the outputs."""
+
+    @property
+    def relevance_runs(self) -> bool:
+        """signals.relevance, where None means on unless the encoder is the hashing one."""
+        if self.signals.relevance is None:
+            return self.embed.model != "hashing"
+        return bool(self.signals.relevance)
+
+    def __post_init__(self) -> None:
+        s = self.signals
+        check(
+            s.ifd or self.selection.informative_weight == 0,
+            "selection.informative_weight ranks picks by IFD, which only runs with "
+            "signals.ifd; set signals.ifd=true (or selection.informative_weight=0)",
+        )
+        check(
+            s.weight_heuristics > 0
+            or (s.weight_relevance > 0 and self.relevance_runs)
+            or (s.ifd and (s.weight_ifd > 0 or s.weight_perplexity > 0))
+            or (s.weight_judge > 0 and self.judge.enabled),
+            "no signal with a positive weight runs, so the quality score would be empty: "
+            "set signals.weight_heuristics > 0, or turn on a weighted signal "
+            "(signals.relevance=true for signals.weight_relevance, signals.ifd=true for "
+            "signals.weight_ifd/weight_perplexity, judge.enabled=true for signals.weight_judge)",
+        )

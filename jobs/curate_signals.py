@@ -32,9 +32,7 @@ PART_COLUMNS = ["instruction_embedding", "response_embedding"]
 
 def relevance_enabled(cfg) -> bool:
     """signals.relevance, where None means on unless the encoder is the hashing one."""
-    if cfg.signals.relevance is None:
-        return cfg.embed.model != "hashing"
-    return bool(cfg.signals.relevance)
+    return cfg.relevance_runs
 
 
 def relevance_sample(embedded, n_rows: int, size: int, seed: int) -> tuple[list[str], np.ndarray]:
@@ -320,7 +318,8 @@ def judge_outcomes(statuses: list[str | None]) -> dict[str, int]:
 def compose_quality(
     batch: pa.Table, *, weights: dict[str, float], relevance_threshold: float
 ) -> pa.Table:
-    """``quality`` = weighted mean of the heuristic score and every signal that ran."""
+    """``quality`` = weighted mean of the heuristic score and every signal that ran; the
+    heuristic score alone where no weighted signal ran for a row."""
     from quality import composite
 
     def column(name: str) -> np.ndarray:
@@ -334,6 +333,9 @@ def compose_quality(
         "judge": composite.judge_term(column("judge_score")),
     }
     quality = composite.combine(terms, weights)
+    # No weighted signal for the row (weight_heuristics=0 and the judge failed, say):
+    # the heuristic score, never None, which would leave selection to row order.
+    quality = np.where(np.isnan(quality), terms["heuristics"], quality)
     values = [None if math.isnan(q) else float(q) for q in quality]
     index = batch.schema.get_field_index("quality")
     return batch.set_column(index, "quality", pa.array(values, pa.float64()))

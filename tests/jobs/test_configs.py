@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,39 @@ def test_overrides_are_typed_and_checked():
 def test_missing_config_file_names_the_path(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(CurateConfig, tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hint"),
+    [
+        (["selection.informative_weight=0.5"], "set signals.ifd=true"),
+        (["signals.max_ifd=1.0"], "set signals.ifd=true"),
+        (["signals.max_perplexity=500"], "set signals.ifd=true"),
+        (["judge.min_score=4.5"], "set judge.enabled=true"),
+        (["signals.weight_heuristics=0", "embed.model=hashing"], "signals.weight_heuristics > 0"),
+        (
+            [
+                "signals.weight_heuristics=0",
+                "signals.weight_judge=0",
+                "judge.enabled=true",
+                "signals.relevance=false",
+            ],
+            "signals.weight_heuristics > 0",
+        ),
+    ],
+)
+def test_settings_that_would_be_ignored_are_rejected(overrides, hint):
+    with pytest.raises(ConfigError, match=re.escape(hint)):
+        load_config(CurateConfig, None, overrides)
+
+
+def test_settings_with_their_signal_on_load():
+    load_config(
+        CurateConfig,
+        None,
+        ["signals.ifd=true", "signals.max_ifd=1.0", "selection.informative_weight=0.5"],
+    )
+    load_config(CurateConfig, None, ["judge.enabled=true", "judge.min_score=4.5"])
+    # the judge (or relevance) alone may carry the score
+    load_config(CurateConfig, None, ["signals.weight_heuristics=0", "judge.enabled=true"])
+    load_config(CurateConfig, None, ["signals.weight_heuristics=0"])  # relevance on by default

@@ -248,3 +248,11 @@ def test_relevance_sample_does_not_depend_on_the_block_layout():
     np.testing.assert_array_equal(sample_a, sample_b)
     np.testing.assert_array_equal(sample_a, vectors[[int(i[4:]) for i in ids_a]])
     assert signals.relevance_sample(two, n, size=100, seed=4)[0] != ids_a  # the seed matters
+
+
+def test_compose_quality_falls_back_to_the_heuristic_score():
+    # the judge is the only weighted signal and its request failed for row 1
+    table = rows_table(PAIRS, judge_score=[5.0, None, 1.0])
+    weights = {"heuristics": 0.0, "relevance": 0.0, "ifd": 0.0, "perplexity": 0.0, "judge": 1.0}
+    q = compose_quality(table, weights=weights, relevance_threshold=-0.2)["quality"].to_pylist()
+    assert q == pytest.approx([1.0, 0.8, 0.0])
