@@ -17,6 +17,8 @@ import io
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -152,13 +154,32 @@ def _split_query(uri: str) -> tuple[str, str]:
     return head, mark + query
 
 
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` into an InputError naming it and the fixes."""
+    try:
+        yield
+    except OSError as err:
+        raise InputError(
+            f"cannot write {path}: {err}. Check the path (every parent must be a directory, "
+            "not a file) and its permissions; for s3:// or gs:// check that the bucket exists "
+            "and that your credentials may write to it"
+        ) from err
+
+
 def make_dirs(path: str) -> None:
-    """Create a directory and its parents (object stores may only record a marker)."""
-    if not is_uri(path):
-        Path(path).mkdir(parents=True, exist_ok=True)
-        return
-    fs, inner = resolve(path)
-    fs.create_dir(inner, recursive=True)
+    """Create a directory and its parents (object stores may only record a marker).
+
+    Raises:
+        InputError: the directory cannot be created (a file in the way, no permission,
+            no bucket or credentials).
+    """
+    with _writing(path):
+        if not is_uri(path):
+            Path(path).mkdir(parents=True, exist_ok=True)
+            return
+        fs, inner = resolve(path)
+        fs.create_dir(inner, recursive=True)
 
 
 def open_input(path: str) -> IO[bytes]:
@@ -177,17 +198,22 @@ def open_output(path: str) -> IO[bytes]:
     """A binary writer that creates or replaces a file (local path or URI).
 
     For a URI the object appears when the writer is closed.
+
+    Raises:
+        InputError: the file cannot be created (see :func:`make_dirs`).
     """
-    if not is_uri(path):
-        return open(path, "wb")
-    fs, inner = resolve(path)
-    return fs.open_output_stream(inner)
+    with _writing(path):
+        if not is_uri(path):
+            return open(path, "wb")
+        fs, inner = resolve(path)
+        return fs.open_output_stream(inner)
 
 
 def open_text_output(path: str) -> IO[str]:
     """A UTF-8 text writer for a local path or URI."""
     if not is_uri(path):
-        return open(path, "w", encoding="utf-8")
+        with _writing(path):
+            return open(path, "w", encoding="utf-8")
     return io.TextIOWrapper(open_output(path), encoding="utf-8")  # type: ignore[arg-type]
 
 
@@ -198,8 +224,8 @@ def read_text(path: str) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-    """Create or replace a UTF-8 text file."""
-    with open_text_output(path) as f:
+    """Create or replace a UTF-8 text file (an object store may refuse it only on close)."""
+    with _writing(path), open_text_output(path) as f:
         f.write(text)
 
 

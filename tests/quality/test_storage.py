@@ -101,3 +101,17 @@ def test_memory_filesystem_through_fsspec(memory_dir: str, tmp_path: Path) -> No
 def test_missing_uri_file_raises_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         storage.open_input(f"file://{tmp_path}/nope.jsonl")
+
+
+def test_write_errors_name_the_uri_and_the_fix(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("a regular file, where a directory should be\n")
+    out = (blocker / "out").as_uri()  # file:///.../afile/out
+    for write in (
+        lambda: storage.make_dirs(out),
+        lambda: storage.open_output(storage.join(out, "ledger.parquet")),
+        lambda: storage.write_text(storage.join(out, "summary.json"), "{}"),
+        lambda: storage.make_dirs(str(blocker / "out")),  # a local path too
+    ):
+        with pytest.raises(InputError, match=r"afile/out.*not a file.*credentials"):
+            write()
