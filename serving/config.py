@@ -46,7 +46,9 @@ class BatchingConfig:
     refill_timeout_s: float = 0.5
     """How long a freed generator waits for the callers of its last batch to send their next
     request, so closed-loop clients keep batching together. It ends early once they are
-    back, so a lone caller never pays it; at most this much idle time per batch."""
+    back, so a lone caller never pays it, or after a quiet gap of a quarter of this with no
+    new request (with several replicas some callers go to another one); at most this much
+    idle time per batch."""
 
     def __post_init__(self) -> None:
         check(self.max_batch_size >= 1, "batching.max_batch_size must be >= 1")

@@ -129,10 +129,13 @@ class Generator:
 
     async def stream(self, params: GenParams) -> AsyncIterator[StreamDelta]:
         """Stream one answer as StreamDelta objects, batched with the requests around it."""
-        deltas: asyncio.Queue[StreamDelta] = asyncio.Queue()
+        deltas: asyncio.Queue[StreamDelta | BaseException] = asyncio.Queue()
         self.batcher.submit(Pending(params, serve.get_multiplexed_model_id(), deltas=deltas))
         while True:
             delta = await deltas.get()
+            if isinstance(delta, BaseException):  # the batch failed outside _run_batch's care
+                yield _final_delta(error_from(delta))
+                return
             yield delta
             if delta.finish_reason or delta.error:
                 return

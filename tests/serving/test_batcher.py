@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import pytest
@@ -115,10 +116,10 @@ def test_a_closed_loop_of_clients_settles_into_full_batches():
     assert sizes[2:-1] == [8] * (len(sizes) - 3) and len(sizes) <= 6
 
 
-def test_the_refill_wait_ends_when_the_callers_are_back_and_is_capped():
+def test_the_refill_wait_ends_when_the_callers_are_back_or_go_quiet():
     async def main() -> tuple[list[float], float, list]:
         engine = FakeEngine(seconds=0.0)
-        batcher = Batcher(engine.run, max_batch_size=8, wait_s=0.0, refill_s=0.5)
+        batcher = Batcher(engine.run, max_batch_size=8, wait_s=0.0, refill_s=2.0)
         lone = []  # concurrency 1: each request's caller is the whole last batch
         for i in range(3):
             start = time.monotonic()
@@ -131,5 +132,82 @@ def test_the_refill_wait_ends_when_the_callers_are_back_and_is_capped():
 
     lone, late, batches = asyncio.run(main())
     assert max(lone) < 0.25  # far below refill_s: a lone caller never waits for it
-    assert 0.3 < late < 2.0  # waited for the missing callers, then gave up
+    assert 0.4 < late < 1.5  # waited a quiet gap (refill_s / 4) for the others, not refill_s
     assert [len(b) for _, b in batches] == [1, 1, 1, 3, 1]
+
+
+def test_the_refill_wait_lasts_while_callers_keep_coming_back():
+    async def caller(batcher: Batcher, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await batcher.submit(Pending(delay, "")).future
+
+    async def main() -> list[int]:
+        engine = FakeEngine(seconds=0.0)
+        batcher = Batcher(engine.run, max_batch_size=8, wait_s=0.0, refill_s=2.0)
+        await asyncio.gather(*(batcher.submit(Pending(i, "")).future for i in range(4)))
+        # 3 of the 4 callers come back 0.2 s apart (gap 0.5 s); the 4th never does.
+        await asyncio.gather(*(caller(batcher, 0.2 * k) for k in (1, 2, 3)))
+        return [len(b) for _, b in engine.batches]
+
+    assert asyncio.run(main()) == [4, 3]
+
+
+def test_callers_split_across_replicas_do_not_hold_every_batch_for_refill_s():
+    """With 2 replicas the router sends some of a batch's callers to the other one; the
+    refill wait must then end after a quiet gap, not wait the full refill_s each batch."""
+
+    async def run(refill_s: float) -> float:
+        engine = FakeEngine(seconds=0.4)
+        replicas = [Batcher(engine.run, 8, wait_s=0.01, refill_s=refill_s) for _ in range(2)]
+        route = random.Random(0)
+
+        async def client() -> None:
+            for i in range(5):
+                await route.choice(replicas).submit(Pending(i, "")).future
+                await asyncio.sleep(0.005)  # the caller's round trip before its next request
+
+        start = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(8)))
+        return time.monotonic() - start
+
+    no_refill, refill = asyncio.run(run(0.0)), asyncio.run(run(0.5))
+    # Measured ~1.2x (one 0.125 s gap per 0.4 s batch); waiting the full refill_s was ~2.1x.
+    assert refill < 1.5 * no_refill
+
+
+def test_a_failing_batch_ends_its_streams_with_the_exception():
+    async def main() -> tuple[object, object]:
+        async def run(group: str, batch: list[Pending]) -> None:
+            raise RuntimeError("boom")
+
+        batcher = Batcher(run, max_batch_size=2, wait_s=0.0)
+        streamed = batcher.submit(Pending(0, "", deltas=asyncio.Queue()))
+        whole = batcher.submit(Pending(1, ""))
+        got = await asyncio.wait_for(streamed.deltas.get(), timeout=5.0)
+        with pytest.raises(RuntimeError, match="boom"):
+            await whole.future
+        return got, whole.deltas
+
+    got, no_queue = asyncio.run(main())
+    assert isinstance(got, RuntimeError) and str(got) == "boom"
+    assert no_queue is None
+
+
+def test_a_generator_stream_turns_a_failed_batch_into_an_error_delta():
+    """Generator.stream without Ray running: its batcher's run_batch raises."""
+    from serving.generator import Generator
+    from serving.sampling import GenParams
+
+    async def main() -> list:
+        async def run(group: str, batch: list[Pending]) -> None:
+            raise RuntimeError("boom")
+
+        generator = Generator.func_or_class.__new__(Generator.func_or_class)
+        generator.batcher = Batcher(run, max_batch_size=2, wait_s=0.0)
+        stream = generator.stream(GenParams(prompt_ids=(1, 2), max_tokens=4))
+        return [d async for d in stream]
+
+    deltas = asyncio.run(asyncio.wait_for(main(), timeout=5.0))  # hung forever before
+    assert len(deltas) == 1
+    assert deltas[0].error == "generation failed: RuntimeError: boom"
+    assert deltas[0].code == "generation_failed" and deltas[0].status == 500
