@@ -34,16 +34,14 @@ PAIRS = [
 ]
 
 
+def scorer_kwargs(model_dir, cache, **overrides) -> dict:
+    """IFDScorer arguments for the tiny model on one CPU thread."""
+    kwargs = dict(model=str(model_dir), device="cpu", max_length=64, batch_size=2, threads=1)
+    return {**kwargs, "cache_path": str(cache), **overrides}
+
+
 def test_ifd_scorer_hits_the_cache_on_a_rerun(tiny_model_dir, tmp_path):
-    cache = tmp_path / "scores.sqlite"
-    kwargs = dict(
-        model=str(tiny_model_dir),
-        device="cpu",
-        max_length=64,
-        batch_size=2,
-        threads=1,
-        cache_path=str(cache),
-    )
+    kwargs = scorer_kwargs(tiny_model_dir, tmp_path / "scores.sqlite")
     first = IFDScorer(**kwargs)
     out = first(rows_table(PAIRS))
     assert (first.cache.hits, first.cache.misses) == (0, 3)
@@ -64,13 +62,12 @@ def test_ifd_scorer_hits_the_cache_on_a_rerun(tiny_model_dir, tmp_path):
 
 def test_ifd_scorer_drops_misaligned_rows_only_when_asked(tiny_model_dir, tmp_path):
     scorer = IFDScorer(
-        model=str(tiny_model_dir),
-        device="cpu",
-        max_length=64,
-        batch_size=4,
-        threads=1,
-        cache_path=str(tmp_path / "c.sqlite"),
-        max_ifd=1e-6,  # every row's IFD is above this: all misaligned
+        **scorer_kwargs(
+            tiny_model_dir,
+            tmp_path / "c.sqlite",
+            batch_size=4,
+            max_ifd=1e-6,  # every row's IFD is above this: all misaligned
+        )
     )
     out = scorer(rows_table(PAIRS))
     assert out["status"].to_pylist() == ["dropped"] * 3
