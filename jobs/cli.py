@@ -67,7 +67,9 @@ def run_main(command: Callable[..., object]) -> None:
     try:
         one()
     except FinesiftError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        # One unwrapped line: `finesift submit` quotes a failed job's last log line as the
+        # reason, and a job log is no terminal (rich would wrap it at 80 columns).
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         sys.exit(2)
 
 

@@ -416,15 +416,9 @@ def main() -> None:
 
     Like the ``finesift`` CLI, user errors print as one message with exit code 2.
     """
-    import sys
+    from jobs.cli import run_main
 
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(train_command)
-    try:
-        app()
-    except FinesiftError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
-        sys.exit(2)
+    run_main(train_command)
 
 
 if __name__ == "__main__":

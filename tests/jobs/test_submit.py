@@ -181,6 +181,23 @@ def test_cli_errors_print_without_traceback(monkeypatch):
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_job_error_is_one_line_so_the_failure_reason_is_whole(capsys, monkeypatch):
+    from jobs.cli import run_main
+    from quality.errors import FinesiftError
+
+    why = "scaling.use_gpu is set but the Ray cluster has no GPU; " * 3 + "drop --use-gpu"
+
+    def job() -> None:
+        raise FinesiftError(why)
+
+    monkeypatch.setattr(sys, "argv", ["jobs.train"])
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(job)  # as `python -m jobs.train` runs on a cluster, stderr no terminal
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"error: {why}"  # failure_message quotes the log's last line
+
+
 # ---------------------------------------------------------------------------
 # Ray: a real local cluster (head + one worker node), token authentication on
 # ---------------------------------------------------------------------------
