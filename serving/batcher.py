@@ -13,15 +13,19 @@ callers of the batch that just ended: they are usually about to send their next 
 and without this pause a closed loop of 8 clients settles into alternating batches of,
 say, 5 and 3 forever (measured: 0.61 vs 0.89 requests/s at concurrency 8). The refill
 wait ends as soon as the queue holds as many requests as were waiting when the batch
-ended plus as many as it had, so a lone caller (concurrency 1) never pays it. It also
-ends after a quiet gap of ``refill_s / 4`` with no new request of the batch's group
-(counted from when the engine freed or from the latest such arrival, whichever is later):
-with several replicas Serve's router sends some of the callers elsewhere, and waiting for
-them held every batch for the full ``refill_s``. So the wait lasts while callers keep coming
-back, never more than ``refill_s``, and callers split across replicas cost one gap per
-batch, small next to generation, which takes seconds. (Simulated, 2 replicas, 8 closed-loop
-clients, 0.2 s batches: 37 requests/s without the refill wait, 13 waiting the full 0.5 s,
-23 with the gap.)
+ended plus as many as it answered on its last step, so a lone caller (concurrency 1)
+never pays it. It also ends after a quiet gap of ``refill_s / 4`` with no new request of
+the batch's group (counted from when the engine freed or from the latest such arrival,
+whichever is later): with several replicas Serve's router sends some of the callers
+elsewhere, and waiting for them held every batch for the full ``refill_s``. So the wait
+lasts while callers keep coming back, never more than ``refill_s``, and callers split
+across replicas cost one gap per batch, small next to generation, which takes seconds.
+(Simulated, 2 replicas, 8 closed-loop clients, 0.2 s batches: 37 requests/s without the
+refill wait, 13 waiting the full 0.5 s, 23 with the gap.)
+
+A running batch also takes queued requests of its group between decoding steps
+(:meth:`Batcher.admit`), so the waits above matter only when a batch starts: at the start
+of a load, for another adapter, or after every row of a batch ended on the same step.
 
 Pure asyncio, no Ray: the generator deployment plugs in the function that runs a batch.
 """
@@ -67,9 +71,12 @@ class Batcher:
 
     Args:
         run_batch: ``await run_batch(group, batch)`` generates a batch and resolves each
-            request's future (and feeds its deltas). It must not raise; if it does, the
-            batch's requests get the exception (in their future and, when streaming, in
-            their deltas queue) and the batcher carries on.
+            request's future (and feeds its deltas); it may take more requests of its
+            group with :meth:`admit` while it runs. It returns how many requests it
+            answered at its very end (their callers may be about to send the next one),
+            or None for all of ``batch``. It must not raise; if it does, its unanswered
+            requests get the exception (in their future and, when streaming, in their
+            deltas queue) and the batcher carries on.
         max_batch_size: most requests per batch.
         wait_s: how long a request that finds the engine idle waits for company.
         refill_s: how long a freed engine waits for the callers of its last batch; the
@@ -94,6 +101,7 @@ class Batcher:
         self._freed = 0.0  # monotonic time the last batch ended
         self._expected = 0  # queued when the last batch ended, plus its callers coming back
         self._last_group = ""
+        self._running: list[Pending] = []  # the running batch's requests, admitted ones too
 
     def submit(self, pending: Pending) -> Pending:
         """Queue a request (starting the batching loop on first use)."""
@@ -113,20 +121,39 @@ class Batcher:
                 self._arrival.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrival.wait(), deadline - time.monotonic())
-            batch = self._take(group)
+            batch = self._take(group, self.max_batch_size)
             self.sizes[len(batch)] += 1
             self._last_group = group
+            self._running = list(batch)
+            answered_last: int | None = len(batch)
             try:
-                await self.run_batch(group, batch)
+                answered_last = await self.run_batch(group, batch)
             except Exception as exc:  # the loop must survive any batch
                 log.exception("batch failed")
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
+                for pending in self._running:
+                    if pending.future.done():
+                        continue
+                    pending.future.set_exception(exc)
                     if pending.deltas is not None:  # a streaming caller reads only this
                         pending.deltas.put_nowait(exc)
+            self._running = []
             self._freed = time.monotonic()
-            self._expected = len(batch) + self._count(group)
+            callers = len(batch) if answered_last is None else answered_last
+            self._expected = callers + self._count(group)
+
+    def admit(self, group: str, room: int) -> list[Pending]:
+        """Queued requests that may join ``group``'s running batch now, oldest first.
+
+        At most ``room``, and only those queued before any request of another group: once
+        another group's request is the oldest, the running batch gets no more and drains,
+        so a busy adapter cannot starve the others.
+        """
+        if room <= 0 or not self._queue or self._queue[0].group != group:
+            return []
+        ahead = next((i for i, p in enumerate(self._queue) if p.group != group), len(self._queue))
+        batch = self._take(group, min(room, ahead))
+        self._running += batch
+        return batch
 
     def _deadline(self, group: str) -> float | None:
         """When to stop waiting for more requests of ``group``; None to cut the batch now."""
@@ -148,11 +175,11 @@ class Batcher:
     def _latest_arrival(self, group: str) -> float:
         return max(p.arrived for p in self._queue if p.group == group)
 
-    def _take(self, group: str) -> list[Pending]:
-        """Remove and return up to max_batch_size queued requests of ``group``, oldest first."""
+    def _take(self, group: str, most: int) -> list[Pending]:
+        """Remove and return up to ``most`` queued requests of ``group``, oldest first."""
         batch, rest = [], []
         for pending in self._queue:
-            if pending.group == group and len(batch) < self.max_batch_size:
+            if pending.group == group and len(batch) < most:
                 batch.append(pending)
             else:
                 rest.append(pending)

@@ -4,9 +4,11 @@ Why one PeftModel with named adapters and ``set_adapter`` (not a model per adapt
 merged weights): adapters cost only their LoRA matrices, switching is a flag flip, and
 the base weights are never modified, so the base model stays exact. The active adapter
 is model-wide state, so a batch must use one adapter (Ray Serve splits batches by
-multiplexed model id) and two batches must never interleave: every change of adapter
-state and every ``generate`` runs under one lock. On CPU this costs nothing, one
-``generate`` already uses every thread the replica has.
+multiplexed model id). A batch is a :class:`Decoding` that its caller advances a step at
+a time (rows join and leave between steps, see ``serving.decoding``); every change of
+adapter state and every step runs under one lock, and an adapter is never detached while
+an open batch uses it. On CPU the lock costs nothing, one step already uses every thread
+the replica has.
 
 Adapters load only from ``adapter_model.safetensors`` through ``safetensors``; peft's
 own loader is not used because it falls back to pickle files. No ``trust_remote_code``.
@@ -19,6 +21,7 @@ import logging
 import re
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,8 @@ from typing import Any
 import torch
 
 from serving.adapters import CONFIG_FILE, WEIGHTS_FILE
-from serving.sampling import GenParams, RowResult, RowSampler, RowState, RowStopper
+from serving.decoding import DecodingBatch
+from serving.sampling import GenParams, RowResult, RowState
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +51,11 @@ def pick_dtype(dtype: str, device: str) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
+_UNKNOWN = object()  # the active adapter after peft changed it
+
+
 class GenerationEngine:
-    """A causal LM with switchable LoRA adapters that generates left-padded batches.
+    """A causal LM with switchable LoRA adapters that decodes batches rows can join.
 
     Args:
         model_dir: a local transformers model directory (config, safetensors, tokenizer).
@@ -71,7 +78,9 @@ class GenerationEngine:
         self.context_length = context_length(self.lm.config)
         self._peft: Any = None  # a PeftModel wrapping self.lm once an adapter is attached
         self._attached: dict[str, Path] = {}
-        self._lock = threading.Lock()  # model state and generate
+        self._lock = threading.Lock()  # model state and decoding steps
+        self._selected: object = _UNKNOWN  # adapter name the model runs now (None: base)
+        self._in_use: Counter[str] = Counter()  # adapters of open batches: never detached
         self._retired: set[str] = set()  # adapters to detach at the next safe moment
         self._retired_lock = threading.Lock()
 
@@ -96,10 +105,34 @@ class GenerationEngine:
     def retire(self, name: str) -> None:
         """Mark an adapter for detaching; it is detached when no batch is using it.
 
-        Safe to call from any thread without waiting for a running ``generate``.
+        Safe to call from any thread without waiting for a running batch.
         """
         with self._retired_lock:
             self._retired.add(name)
+
+    def open(self, adapter: tuple[str, str | Path] | None = None) -> Decoding:
+        """Start an empty batch for one adapter (or the base model) that rows can join.
+
+        Args:
+            adapter: (name, path) of the adapter, None for the base model. It is attached
+                again if it was detached since it was loaded, and stays attached until
+                the batch is closed.
+
+        Raises:
+            AdapterLoadError: when the adapter cannot be attached.
+        """
+        name = adapter[0] if adapter else None
+        with self._lock:
+            self._sweep(keep=name)
+            if adapter is not None and adapter[0] not in self._attached:
+                self._attach(adapter[0], Path(adapter[1]))
+            if name is not None:
+                self._in_use[name] += 1
+        return Decoding(self, name)
+
+    def row(self, params: GenParams) -> RowState:
+        """A new row for ``params``, to pass to :meth:`Decoding.advance`."""
+        return RowState(params, self._decode, self.eos_ids)
 
     def generate(
         self,
@@ -111,51 +144,45 @@ class GenerationEngine:
 
         Args:
             params: the batch's requests.
-            adapter: (name, path) of the adapter to use, None for the base model. It is
-                attached again if it was detached since it was loaded.
+            adapter: (name, path) of the adapter to use, None for the base model.
             on_step: called after every decoding step with the row states (streaming).
 
         Returns:
             One result per request, in order.
         """
+        decoding = self.open(adapter)
+        try:
+            rows = [self.row(p) for p in params]
+            joining = rows
+            while joining or decoding.rows:
+                decoding.advance(joining)
+                joining = []
+                if on_step is not None:
+                    on_step(rows)
+        finally:
+            decoding.close()
+        return [r.result() for r in rows]
+
+    def _advance(self, decoding: Decoding, joining: Sequence[RowState]) -> list[RowState]:
+        """Prefill ``joining`` into the batch, then decode one step; under the lock."""
+        with self._lock, torch.inference_mode():
+            self._select(decoding.adapter)
+            finished = decoding.batch.join(joining)
+            return finished + decoding.batch.step()
+
+    def _close(self, decoding: Decoding) -> None:
         with self._lock:
-            self._sweep(keep=adapter[0] if adapter else None)
-            if adapter is not None and adapter[0] not in self._attached:
-                self._attach(adapter[0], Path(adapter[1]))
-            self._select(adapter[0] if adapter else None)
-            return self._generate(params, on_step)
-
-    def _generate(
-        self, params: Sequence[GenParams], on_step: Callable[[list[RowState]], None] | None
-    ) -> list[RowResult]:
-        """The batched ``generate`` call itself; the caller holds the lock."""
-        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
-
-        states = [RowState(p, self._decode, self.eos_ids) for p in params]
-        input_ids, attention_mask = left_pad([p.prompt_ids for p in params], self.pad_id)
-        config = GenerationConfig(
-            do_sample=False,
-            max_new_tokens=max(p.max_tokens for p in params),
-            eos_token_id=list(self.eos_ids),
-            pad_token_id=self.pad_id,
-        )
-        step = (lambda: on_step(states)) if on_step is not None else None
-        with torch.inference_mode():
-            self.lm.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention_mask.to(self.device),
-                generation_config=config,
-                logits_processor=LogitsProcessorList([RowSampler(params, self.device)]),
-                stopping_criteria=StoppingCriteriaList([RowStopper(states, step)]),
-            )
-        return [s.result() for s in states]
+            if decoding.adapter is not None:
+                self._in_use[decoding.adapter] -= 1
+                if self._in_use[decoding.adapter] <= 0:
+                    del self._in_use[decoding.adapter]
 
     def _decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True)
 
     def _select(self, name: str | None) -> None:
         """Make ``name`` the active adapter, or run the bare base model for None."""
-        if self._peft is None:
+        if self._peft is None or self._selected == name:
             return
         tuner = self._peft.base_model
         if name is None:
@@ -163,6 +190,7 @@ class GenerationEngine:
         else:
             tuner.enable_adapter_layers()
             tuner.set_adapter(internal_name(name), inference_mode=True)
+        self._selected = name
 
     def _attach(self, name: str, path: Path) -> None:
         """Inject the adapter's LoRA layers and load its safetensors weights into them."""
@@ -179,6 +207,7 @@ class GenerationEngine:
         except Exception as exc:  # a corrupt file is the adapter's problem, not the server's
             raise AdapterLoadError(f"adapter {name!r} in {path} cannot be read: {exc}") from exc
         config.inference_mode = True
+        self._selected = _UNKNOWN  # adding an adapter may change the active one
         try:
             if self._peft is None:
                 self._peft = get_peft_model(self.lm, config, adapter_name=internal_name(name))
@@ -207,17 +236,20 @@ class GenerationEngine:
     def _drop_partial(self, name: str) -> None:
         """Remove a half-attached adapter so a failed load leaves the model as it was."""
         if self._peft is not None and internal_name(name) in self._peft.peft_config:
+            self._selected = _UNKNOWN
             self._peft.delete_adapter(internal_name(name))
         self._attached.pop(name, None)
 
     def _sweep(self, keep: str | None) -> None:
-        """Detach retired adapters except ``keep``; the caller holds the lock."""
+        """Detach retired adapters except ``keep`` and those of open batches; the caller
+        holds the lock."""
         with self._retired_lock:
-            gone = [n for n in self._retired if n != keep]
+            gone = [n for n in self._retired if n != keep and n not in self._in_use]
             self._retired.difference_update(gone)
         for name in gone:
             if name in self._attached:
-                with warnings.catch_warnings():  # "active adapter deleted": we select per batch
+                self._selected = _UNKNOWN
+                with warnings.catch_warnings():  # "active adapter deleted": we select per step
                     warnings.simplefilter("ignore", UserWarning)
                     self._peft.delete_adapter(internal_name(name))
                 del self._attached[name]
@@ -229,22 +261,6 @@ def internal_name(name: str) -> str:
     a substring of peft's ``lora_`` prefix (``a``, ``or``) confuses its weight loading."""
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"fs_{re.sub(r'[^A-Za-z0-9_]', '_', name)}_{digest}"
-
-
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token rows to one length; decoder-only models continue from the right edge.
-
-    Returns:
-        ``(input_ids, attention_mask)``, both ``(len(rows), longest)`` int64 tensors.
-    """
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
-            mask[i, width - len(row) :] = 1
-    return ids, mask
 
 
 def context_length(config: Any) -> int:
@@ -269,3 +285,42 @@ def _eos_ids(lm: Any, tokenizer: Any) -> tuple[int, ...]:
     if not ids:
         raise ValueError("the model defines no EOS token; set eos_token_id in its config")
     return tuple(dict.fromkeys(ids))
+
+
+class Decoding:
+    """A batch on one adapter that its caller advances a step at a time.
+
+    Rows join between steps and leave as soon as they finish; close it when it is empty
+    (or on failure) so its adapter may be detached. One caller drives it at a time.
+    """
+
+    def __init__(self, engine: GenerationEngine, adapter: str | None) -> None:
+        self.engine = engine
+        self.adapter = adapter
+        self.batch = DecodingBatch(engine.lm, engine.pad_id, engine.device)
+        self._closed = False
+
+    @property
+    def rows(self) -> list[RowState]:
+        """The live rows."""
+        return self.batch.rows
+
+    @property
+    def can_join(self) -> bool:
+        """Whether rows may join now (always for plain attention models; see DecodingBatch)."""
+        return self.batch.can_join
+
+    def advance(self, joining: Sequence[RowState] = ()) -> list[RowState]:
+        """Prefill ``joining`` into the batch (each gets its first token), then decode one
+        token for every row.
+
+        Returns:
+            The rows that finished, already removed from the batch.
+        """
+        return self.engine._advance(self, joining)
+
+    def close(self) -> None:
+        """Release the batch's adapter (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self.engine._close(self)

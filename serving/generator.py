@@ -3,14 +3,18 @@
 Adapters load through ``@serve.multiplexed`` (an LRU of ``max_adapters_per_replica`` per
 replica), so Serve routes a request to a replica that already holds its adapter. Requests
 are batched per adapter by :class:`serving.batcher.Batcher` (see there why not
-``@serve.batch``). Every batch runs ``generate`` in a worker thread, so the replica's
-event loop keeps answering health checks and queueing the next batch; a failed batch
-answers its callers with an error and the replica keeps serving.
+``@serve.batch``). A batch is decoded a step at a time, each step in a worker thread so
+the replica's event loop keeps answering health checks and queueing requests. Between
+steps, finished rows are answered at once (their callers need not wait for the batch's
+longest row) and queued requests of the same adapter join the batch, so a closed loop of
+clients keeps the batch full instead of waiting for each other (serving/decoding.py). A
+failed batch answers its callers with an error and the replica keeps serving.
 """
 
 import asyncio
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from ray import serve
 from serving.adapters import resolve_adapter
 from serving.batcher import Batcher, Pending
 from serving.protocol import ApiError
-from serving.sampling import GenParams, RowResult, StreamDelta
+from serving.sampling import GenParams, RowResult, RowState, StreamDelta
 
 log = logging.getLogger("ray.serve")
 
@@ -96,6 +100,7 @@ class Generator:
         self.batcher = Batcher(
             self._run_batch, max_batch_size, batch_wait_timeout_s, refill_timeout_s
         )
+        self.step_rows: Counter[int] = Counter()  # decoding steps by rows in the batch
 
         async def load_adapter(model_id: str) -> AdapterSlot:
             return await self._load_adapter(model_id)
@@ -118,6 +123,7 @@ class Generator:
             "attached": self.engine.attached,
             "threads": torch.get_num_threads(),
             "batch_sizes": dict(self.batcher.sizes),
+            "step_rows": dict(self.step_rows),
             "pid": os.getpid(),
             "rss_mb": psutil.Process().memory_info().rss / 2**20,
         }
@@ -134,55 +140,76 @@ class Generator:
         while True:
             delta = await deltas.get()
             if isinstance(delta, BaseException):  # the batch failed outside _run_batch's care
-                yield _final_delta(error_from(delta))
+                yield _error_delta(error_from(delta))
                 return
             yield delta
             if delta.finish_reason or delta.error:
                 return
 
-    async def _run_batch(self, adapter_name: str, batch: list[Pending]) -> None:
-        """Generate one batch (one adapter; "" is the base model) and answer every request.
+    async def _run_batch(self, adapter_name: str, batch: list[Pending]) -> int:
+        """Decode one adapter's batch ("" is the base model) until it is empty.
 
-        Never raises: a failure (adapter load, generation) is answered as an error result,
-        so the replica keeps serving.
+        Each request is answered on the step its row finishes; between steps queued
+        requests of the adapter join (up to ``max_batch_size`` rows). Never raises: a
+        failure (adapter load, a step) is answered as an error result to every request it
+        affects, so the replica keeps serving.
+
+        Returns:
+            How many requests the last step answered (see ``Batcher``'s refill wait).
         """
         loop = asyncio.get_running_loop()
-        streams = [p.deltas for p in batch]
-        ended = [False] * len(batch)
-
-        def on_step(states: list[Any]) -> None:  # in the generating thread
-            for i, (queue, state) in enumerate(zip(streams, states, strict=True)):
-                if queue is None or ended[i]:
-                    continue
-                delta = StreamDelta(state.take_delta(), state.finish_reason, state.generated)
-                ended[i] = state.done
-                if delta.text or delta.finish_reason:
-                    loop.call_soon_threadsafe(queue.put_nowait, delta)
-
         try:
             adapter = None
             if adapter_name:
                 slot = await self._load(adapter_name)
                 adapter = (slot.name, slot.path)
-            params = [p.payload for p in batch]
-            results = await loop.run_in_executor(
-                None, self.engine.generate, params, adapter, on_step
-            )
+            decoding = await loop.run_in_executor(None, self.engine.open, adapter)
         except Exception as exc:
             log.exception("generation failed")
-            results = [error_from(exc)] * len(batch)
-        for pending, result in zip(batch, results, strict=True):
-            if not pending.future.done():
-                pending.future.set_result(result)
-            if pending.deltas is not None:
-                # The final word: an error, or an end the steps did not report (no-op if they did).
-                pending.deltas.put_nowait(_final_delta(result))
+            for pending in batch:
+                _answer(pending, error_from(exc))
+            return len(batch)
+        live: dict[RowState, Pending] = {}
+        joining, finished = batch, []
+        try:
+            while joining or live:
+                rows = [self.engine.row(p.payload) for p in joining]
+                live.update(zip(rows, joining, strict=True))
+                finished = await loop.run_in_executor(None, decoding.advance, rows)
+                self.step_rows[len(live)] += 1
+                for row, pending in live.items():
+                    _stream(pending, row)
+                for row in finished:
+                    _answer(live.pop(row), row.result())
+                room = self.batcher.max_batch_size - len(live)
+                joining = self.batcher.admit(adapter_name, room) if decoding.can_join else []
+        except Exception as exc:  # joining requests are in live by now
+            log.exception("generation failed")
+            for pending in live.values():
+                _answer(pending, error_from(exc))
+            return len(live)
+        finally:
+            await loop.run_in_executor(None, decoding.close)
+        return len(finished)
 
 
-def _final_delta(result: RowResult) -> StreamDelta:
-    """The delta that closes a stream after its batch: an error or an empty finish."""
-    if result.error:
-        return StreamDelta(error=result.error, status=result.status, code=result.code)
-    return StreamDelta(
-        finish_reason=result.finish_reason, completion_tokens=result.completion_tokens
-    )
+def _stream(pending: Pending, row: RowState) -> None:
+    """Send a streaming request the text its row can no longer take back, and its end."""
+    if pending.deltas is None:
+        return
+    delta = StreamDelta(row.take_delta(), row.finish_reason, row.generated)
+    if delta.text or delta.finish_reason:
+        pending.deltas.put_nowait(delta)
+
+
+def _answer(pending: Pending, result: RowResult) -> None:
+    """Resolve a request; a stream already got its normal end from :func:`_stream`."""
+    if not pending.future.done():
+        pending.future.set_result(result)
+    if pending.deltas is not None and result.error:
+        pending.deltas.put_nowait(_error_delta(result))
+
+
+def _error_delta(result: RowResult) -> StreamDelta:
+    """The delta that ends a stream with the error of a failed generation."""
+    return StreamDelta(error=result.error, status=result.status, code=result.code)

@@ -1,15 +1,13 @@
-"""Per-row generation state for batched ``generate``: sampling, stops and streamed text.
+"""Per-row generation state for batched decoding: sampling, stops and streamed text.
 
-Hugging Face ``generate`` takes one temperature, one top_p and one max length for a
-whole batch, and one global RNG. A batch of OpenAI requests has its own values per
-row, so finesift runs ``generate`` greedily and plugs in two per-row pieces:
+A batch of OpenAI requests has its own temperature, top_p, seed, stop strings and max
+length per row, and ``serving.decoding`` decodes them together. Two per-row pieces:
 
-* :class:`RowSampler` (a logits processor) samples each row with its own temperature,
-  top_p and seeded ``torch.Generator`` and masks every other token, so greedy picks
-  the sampled one. A seeded request samples the same way whatever batch it lands in.
-* :class:`RowStopper` (a stopping criterion) feeds each new token to that row's
-  :class:`RowState`, which decodes text, finds stop strings and EOS, counts tokens and
-  knows which text is safe to stream.
+* :class:`RowSampler` samples a row with its own temperature, top_p and seeded
+  ``torch.Generator``; greedy rows take the argmax, as ``generate`` does. A seeded request
+  samples the same way whatever batch it lands in.
+* :class:`RowState` takes each new token of its row: it decodes text, finds stop strings
+  and EOS, counts tokens and knows which text is safe to stream.
 """
 
 from __future__ import annotations
@@ -17,10 +15,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from transformers import LogitsProcessor, StoppingCriteria
 
 
 @dataclass(frozen=True)
@@ -153,32 +149,31 @@ class RowState:
         return RowResult(self.text, self.generated, self.finish_reason or "length")
 
 
-class RowSampler(LogitsProcessor):
-    """Sample each row with its own temperature, top_p and RNG; greedy rows take the argmax.
+class RowSampler:
+    """One row's token choice: the argmax when greedy, else a draw from its own generator.
 
-    Returns scores that are -inf everywhere except the chosen token, so ``generate`` must
-    run with ``do_sample=False``.
+    Args:
+        params: the row's request (temperature, top_p, seed).
+        device: where the row's logits live.
     """
 
-    def __init__(self, params: Sequence[GenParams], device: torch.device | str = "cpu") -> None:
-        self.params = list(params)
-        self.generators: list[torch.Generator | None] = []
-        for p in self.params:
-            if p.temperature <= 0.0:
-                self.generators.append(None)
-                continue
-            gen = torch.Generator(device=device)
-            gen.manual_seed(p.seed if p.seed is not None else random.getrandbits(63))
-            self.generators.append(gen)
+    def __init__(self, params: GenParams, device: torch.device | str = "cpu") -> None:
+        self.params = params
+        self.generator: torch.Generator | None = None
+        if params.temperature > 0.0:
+            self.generator = torch.Generator(device=device)
+            seed = params.seed if params.seed is not None else random.getrandbits(63)
+            self.generator.manual_seed(seed)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
-        chosen = torch.argmax(scores, dim=-1)
-        for i, (p, gen) in enumerate(zip(self.params, self.generators, strict=True)):
-            if gen is not None:
-                chosen[i] = sample_token(scores[i], p.temperature, p.top_p, gen)
-        out = torch.full_like(scores, float("-inf"))
-        out.scatter_(1, chosen[:, None], 0.0)
-        return out
+
+def pick_tokens(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> torch.Tensor:
+    """The next token of every row from its ``(rows, vocab)`` float logits (on the CPU)."""
+    chosen = torch.argmax(logits, dim=-1)
+    for i, sampler in enumerate(samplers):
+        if sampler.generator is not None:
+            p = sampler.params
+            chosen[i] = sample_token(logits[i], p.temperature, p.top_p, sampler.generator)
+    return chosen.cpu()
 
 
 def sample_token(
@@ -194,25 +189,3 @@ def sample_token(
         pick = torch.multinomial(sorted_probs, 1, generator=generator)
         return order[pick].squeeze(0)
     return torch.multinomial(probs, 1, generator=generator).squeeze(0)
-
-
-class RowStopper(StoppingCriteria):
-    """Feed each step's tokens to the rows' states; a row stops when its state is done.
-
-    Args:
-        states: one state per batch row.
-        on_step: called after every step (in the generating thread), e.g. to stream.
-    """
-
-    def __init__(
-        self, states: Sequence[RowState], on_step: Callable[[], None] | None = None
-    ) -> None:
-        self.states = list(states)
-        self.on_step = on_step
-
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        for state, token in zip(self.states, input_ids[:, -1].tolist(), strict=True):
-            state.push(token)
-        if self.on_step is not None:
-            self.on_step()
-        return torch.tensor([s.done for s in self.states], device=input_ids.device)

@@ -57,6 +57,43 @@ def test_batches_never_mix_adapters_and_oldest_goes_first():
     assert answers[1:] == ["a:0", "a:1", "b:2", "a:3", "b:4"]
 
 
+def test_a_running_batch_takes_its_group_but_never_past_an_older_group():
+    async def main() -> list:
+        batches = []
+
+        async def run(group: str, batch: list[Pending]) -> None:
+            rows = list(batch)
+            for _ in range(3):  # decoding steps; queued requests may join between them
+                await asyncio.sleep(0.02)
+                rows += batcher.admit(group, room=8 - len(rows))
+            batches.append((group, [p.payload for p in rows]))
+            for p in rows:
+                p.future.set_result(group)
+
+        batcher = Batcher(run, max_batch_size=8, wait_s=0.0)
+        first = batcher.submit(Pending("x0", "base"))
+        await asyncio.sleep(0.01)  # the first batch is running
+        order = [("x1", "base"), ("y1", "a"), ("x2", "base")]
+        queued = [batcher.submit(Pending(payload, group)) for payload, group in order]
+        await asyncio.gather(first.future, *(p.future for p in queued))
+        return batches
+
+    # x2 queued after y1: joining the running base batch would jump adapter a's queue.
+    assert asyncio.run(main()) == [("base", ["x0", "x1"]), ("a", ["y1"]), ("base", ["x2"])]
+
+
+def test_admit_takes_at_most_room():
+    async def main() -> tuple[list, list, str]:
+        batcher = Batcher(FakeEngine().run, max_batch_size=8, wait_s=0.0)
+        queued = [batcher.submit(Pending(i, "")) for i in range(3)]  # the loop has not run yet
+        two, none = batcher.admit("", room=2), batcher.admit("", room=0)
+        return two, none, await queued[2].future
+
+    two, none, rest = asyncio.run(main())
+    assert [p.payload for p in two] == [0, 1] and none == []
+    assert rest == ":2"  # the one left behind ran as a batch of its own
+
+
 def test_a_lone_request_waits_for_company_at_most_wait_s():
     async def main() -> tuple[float, list]:
         engine = FakeEngine(seconds=0.0)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.engine import AdapterLoadError, GenerationEngine, left_pad
+from serving.decoding import left_pad
+from serving.engine import AdapterLoadError, GenerationEngine
 from serving.prompts import chat_prompt, check_limits, encode_request
 from serving.protocol import ApiError, ChatCompletionRequest, CompletionRequest
 from serving.sampling import GenParams
@@ -41,6 +42,68 @@ def test_a_left_padded_batch_answers_like_one_request_at_a_time(engine):
     assert all(r.finish_reason == "length" for r in together)
 
 
+def plain_generate(engine: GenerationEngine, params: list[GenParams]) -> list[str]:
+    """``model.generate`` on the whole left-padded batch (no row ever leaves it), each row's
+    answer cut at its own max_tokens and EOS: the reference a shrinking batch must match."""
+    import torch
+    from transformers import GenerationConfig
+
+    input_ids, mask = left_pad([p.prompt_ids for p in params], engine.pad_id)
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=max(p.max_tokens for p in params),
+        eos_token_id=list(engine.eos_ids),
+        pad_token_id=engine.pad_id,
+    )
+    with torch.inference_mode():
+        out = engine.lm.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+    answers = []
+    for p, tokens in zip(params, out[:, input_ids.shape[1] :].tolist(), strict=True):
+        tokens = tokens[: p.max_tokens]
+        ends = [i for i, t in enumerate(tokens) if t in engine.eos_ids]
+        answers.append(engine.tokenizer.decode(tokens[: ends[0] if ends else None]))
+    return answers
+
+
+def test_rows_leave_the_batch_as_they_finish_without_changing_the_others(engine):
+    params = [
+        greedy(engine, "Add 2 and 3.", 2),
+        greedy(engine, "What is the capital of France?", 12),
+        greedy(engine, "List three primary colors.", 5),
+    ]
+    decoding = engine.open()
+    rows = [engine.row(p) for p in params]
+    decoding.advance(rows)
+    live_and_cached = []
+    while decoding.rows:
+        live_and_cached.append((len(decoding.rows), decoding.batch.cache_shape[0]))
+        decoding.advance()
+    decoding.close()
+    # The cache holds only live rows: finished rows stopped costing compute at once.
+    assert all(live == cached for live, cached in live_and_cached)
+    assert live_and_cached[0][0] == 2 and live_and_cached[-1][0] == 1
+    assert [r.result().text for r in rows] == plain_generate(engine, params)
+    assert [r.result().completion_tokens for r in rows] == [2, 12, 5]
+
+
+def test_rows_joining_a_running_batch_answer_as_if_alone(engine):
+    first = greedy(engine, "What is the capital of France?", 12)
+    short = greedy(engine, "Add 2 and 3.", 6)  # narrower than the running batch
+    long = greedy(engine, "Write a haiku about the sea. Waves fold into foam, the tide", 6)
+    seeded = GenParams(ids(engine, "List three primary colors."), 6, temperature=1.0, seed=3)
+    decoding = engine.open()
+    rows = [engine.row(p) for p in (first, short, long, seeded)]
+    decoding.advance(rows[:1])
+    decoding.advance()
+    decoding.advance(rows[1:2])
+    decoding.advance(rows[2:])  # wider than the batch: the batch's cache is padded instead
+    while decoding.rows:
+        decoding.advance()
+    decoding.close()
+    alone = [engine.generate([p])[0] for p in (first, short, long, seeded)]
+    assert [r.result() for r in rows] == alone
+
+
 def test_seeded_sampling_does_not_depend_on_the_batch(engine):
     sampled = GenParams(ids(engine, "List three primary colors."), 8, temperature=1.0, seed=11)
     alone = engine.generate([sampled])[0]
@@ -66,6 +129,26 @@ def test_adapters_change_answers_and_leave_the_base_model_exact(engine, adapters
     assert engine.attached == ["tiny-a"]
     engine.retire("tiny-a")
     assert engine.generate([prompt]) == before
+
+
+def test_an_adapter_stays_attached_and_selected_while_its_batch_runs(engine, adapters_dir):
+    prompt = greedy(engine, "Write a haiku about the sea.", 8)
+    tiny_a = ("tiny-a", adapters_dir / "tiny-a")
+    expected = engine.generate([prompt], adapter=tiny_a)[0]
+    decoding = engine.open(tiny_a)
+    row = engine.row(prompt)
+    decoding.advance([row])
+    engine.retire("tiny-a")  # evicted from Serve's LRU mid-batch
+    engine.attach("tiny-b", adapters_dir / "tiny-b")  # would sweep it
+    engine.generate([prompt])  # a base-model batch between two steps
+    assert "tiny-a" in engine.attached
+    while decoding.rows:
+        decoding.advance()
+    decoding.close()
+    assert row.result() == expected
+    engine.retire("tiny-b")
+    engine.generate([prompt])  # the batch is closed: the next one detaches both
+    assert engine.attached == []
 
 
 def test_a_broken_adapter_fails_cleanly(engine, adapters_dir):
