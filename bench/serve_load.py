@@ -363,6 +363,8 @@ def main() -> None:
         info = serve.get_deployment_handle("Generator", cfg.app_name).info.remote().result()
         sizes = sorted(info["batch_sizes"].items())
         print("generator batch sizes (size: batches): " + ", ".join(f"{k}: {v}" for k, v in sizes))
+        rows = sorted(info.get("step_rows", {}).items())
+        print("decoding steps by rows (rows: steps): " + ", ".join(f"{k}: {v}" for k, v in rows))
         for c, level in levels.items():
             show(f"served c={c}", level)
         overhead = pct(served1.latencies, 0.5) / pct(base.latencies, 0.5) - 1

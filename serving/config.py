@@ -36,19 +36,20 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class BatchingConfig:
-    """Dynamic batching of concurrent requests (serving/batcher.py), one adapter per batch."""
+    """Dynamic batching of concurrent requests (serving/batcher.py), one adapter per batch;
+    requests join a running batch between decoding steps (serving/decoding.py)."""
 
     max_batch_size: int = 8
-    """Most requests generated together; memory grows linearly, per-token latency slowly."""
+    """Most rows decoded together; memory grows linearly, per-token latency slowly."""
     batch_wait_timeout_s: float = 0.01
     """How long a request that finds the generator idle waits for others to batch with
     (added to a lone request's latency)."""
     refill_timeout_s: float = 0.5
-    """How long a freed generator waits for the callers of its last batch to send their next
-    request, so closed-loop clients keep batching together. It ends early once they are
-    back, so a lone caller never pays it, or after a quiet gap of a quarter of this with no
-    new request (with several replicas some callers go to another one); at most this much
-    idle time per batch."""
+    """How long a generator whose batch has emptied waits for the callers it just answered
+    to send their next request, so they start the next batch together. It ends early once
+    they are back, so a lone caller never pays it, or after a quiet gap of a quarter of this
+    with no new request (with several replicas some callers go to another one). Requests
+    that arrive while a batch runs join it, so this applies only when a batch empties."""
 
     def __post_init__(self) -> None:
         check(self.max_batch_size >= 1, "batching.max_batch_size must be >= 1")
