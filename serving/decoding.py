@@ -5,8 +5,9 @@ ends early (EOS after 5 of 32 tokens) keeps costing a row of every later step, i
 gets the answer only when the whole batch ends, and a request that arrives meanwhile waits
 for the next batch. Here a finished row is handed back and dropped at once, and a new
 request is prefilled and joins the running batch before the next step. (In process,
-SmolLM2-135M on 2 shared cores, 8 closed-loop callers with a 0.05 s round trip: 3.2x the
-throughput of one caller, against 2.8x with whole batches; 3.4x against 2.2x at 0.2 s.)
+SmolLM2-135M on 2 cores, 8 closed-loop callers with a 0.05 s round trip: 3.0-3.2x the
+throughput of one caller, against 2.7-2.8x with whole batches; 3.2-3.4x against 2.2x at
+0.2 s, where whole batches fell into alternating sizes of 3 and 5.)
 The cost: each join is a prefill of its own, about 75 ms more per request here than
 prefilling 8 prompts at once.
 
