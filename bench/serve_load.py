@@ -334,7 +334,10 @@ def main() -> None:
     )
 
     ray.init(
-        num_cpus=max(2, int(cfg.scaling.num_cpus)), include_dashboard=False, log_to_driver=False
+        address="local",
+        num_cpus=max(2, int(cfg.scaling.num_cpus)),
+        include_dashboard=False,
+        log_to_driver=False,
     )
     url = start_server(cfg)
     try:

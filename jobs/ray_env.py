@@ -27,7 +27,11 @@ def init_ray(num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
+        # "local" rather than None: with no address Ray joins whatever cluster
+        # /tmp/ray/ray_current_cluster names (a `ray start` left running, or a stale file),
+        # and RAY_ADDRESS is how a user asks for that.
         ray.init(
+            address="local",
             num_cpus=num_cpus,
             include_dashboard=False,
             logging_level=logging.WARNING,

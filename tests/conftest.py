@@ -31,7 +31,9 @@ def ray_session():
         if ray.is_initialized():
             break
         try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            # "local": a new Ray even when a `ray start` cluster (or the stale
+            # /tmp/ray/ray_current_cluster it leaves) is on this machine.
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         except Exception:
             ray.shutdown()
             if attempt == 2:
