@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> None:
 
     path = resolve_base_model(args.model)  # converted once, before either side is timed
     rows = demo_rows(args.rows)
-    ray.init(
-        address="local", num_cpus=args.threads, include_dashboard=False, log_to_driver=False
-    )
+    ray.init(address="local", num_cpus=args.threads, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory(prefix="finesift-score-") as tmp:
             plain_s = plain(rows, path, args)
