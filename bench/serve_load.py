@@ -15,6 +15,10 @@ Runs against the bundled SmolLM2-135M-Instruct (``jobs.models.resolve_base_model
 Prints the figures and the two targets: overhead at concurrency 1 <= 15%, and
 throughput at concurrency 8 >= 2.5x sequential. Only loopback traffic.
 
+The deployment is the default config with the replica count pinned at
+``scaling.max_replicas`` (2 replicas of 1 CPU each), so no phase measures a scale-up;
+pass ``scaling.num_cpus=2 scaling.max_replicas=1`` to measure one two-thread replica.
+
     .venv/bin/python bench/serve_load.py [--soak] [--max-tokens 32] [--config FILE]
 """
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -280,6 +285,26 @@ def soak(url: str, app_name: str, seconds: float, max_tokens: int) -> dict:
     return {"level": level, "samples": samples, "growth_mb": growth}
 
 
+def generator_stats(handle, replicas: int) -> dict:
+    """Batch and step counters summed over the generator replicas (calls land on a random
+    replica, so ask until every one has answered, by pid)."""
+    from collections import Counter
+
+    seen: dict[int, dict] = {}
+    for _ in range(20 * replicas):
+        info = handle.info.remote().result()
+        seen[info["pid"]] = info
+        if len(seen) == replicas:
+            break
+    total: dict = {"replicas": len(seen)}
+    for key in ("batch_sizes", "step_rows", "step_seconds"):
+        summed: Counter = Counter()
+        for info in seen.values():
+            summed.update({int(k): v for k, v in info[key].items()})
+        total[key] = summed
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -323,11 +348,14 @@ def main() -> None:
         adapters_dir="/nonexistent-adapters",
         port=free_port(),
     )
+    replicas = cfg.scaling.max_replicas
+    cfg = dataclasses.replace(cfg, scaling=dataclasses.replace(cfg.scaling, min_replicas=replicas))
     # The replicas get the same OpenMP policy through their runtime_env (read when torch loads).
     os.environ["OMP_WAIT_POLICY"] = cfg.scaling.omp_wait_policy
     threads = max(1, int(cfg.scaling.num_cpus))
     print(
-        f"model {model_dir}\nmax_tokens={args.max_tokens} torch threads={threads} "
+        f"model {model_dir}\nmax_tokens={args.max_tokens} replicas={replicas} "
+        f"torch threads per replica={threads} "
         f"batch={cfg.batching.max_batch_size} wait={cfg.batching.batch_wait_timeout_s}s "
         f"omp={cfg.scaling.omp_wait_policy} "
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
@@ -335,7 +363,7 @@ def main() -> None:
 
     ray.init(
         address="local",
-        num_cpus=max(2, int(cfg.scaling.num_cpus)),
+        num_cpus=max(2, replicas * int(cfg.scaling.num_cpus)),
         include_dashboard=False,
         log_to_driver=False,
     )
@@ -352,8 +380,8 @@ def main() -> None:
         print(f"served greedy answers equal to in-process: {same}/{len(base.answers)}")
         batch_ratio = engine_batch_ratio(model_dir, args.max_tokens)
         print(
-            f"in-process GenerationEngine, batch of 8 vs 1 row: {batch_ratio:.2f}x tokens/s "
-            "(what batching can give on this machine now)"
+            f"in-process GenerationEngine ({threads} thread(s)), batch of 8 vs 1 row: "
+            f"{batch_ratio:.2f}x tokens/s (what batching gives one replica on this machine now)"
         )
         # Throughput: c=1 and c=8 blocks alternate, so slow phases of a shared machine hit both.
         levels = {1: Level(concurrency=1), 8: Level(concurrency=8)}
@@ -363,11 +391,17 @@ def main() -> None:
         levels[32] = load(url, 32, 96, args.max_tokens)
         from ray import serve
 
-        info = serve.get_deployment_handle("Generator", cfg.app_name).info.remote().result()
+        info = generator_stats(serve.get_deployment_handle("Generator", cfg.app_name), replicas)
         sizes = sorted(info["batch_sizes"].items())
-        print("generator batch sizes (size: batches): " + ", ".join(f"{k}: {v}" for k, v in sizes))
-        rows = sorted(info.get("step_rows", {}).items())
-        print("decoding steps by rows (rows: steps): " + ", ".join(f"{k}: {v}" for k, v in rows))
+        print(
+            f"generator batch sizes over {info['replicas']} replica(s) (size: batches): "
+            + ", ".join(f"{k}: {v}" for k, v in sizes)
+        )
+        steps = sorted(info["step_rows"].items())
+        print(
+            "decoding steps by rows (rows: steps, mean ms a step, joins included): "
+            + ", ".join(f"{k}: {n} @{1000 * info['step_seconds'][k] / n:.0f}" for k, n in steps)
+        )
         for c, level in levels.items():
             show(f"served c={c}", level)
         overhead = pct(served1.latencies, 0.5) / pct(base.latencies, 0.5) - 1

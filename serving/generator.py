@@ -14,6 +14,7 @@ failed batch answers its callers with an error and the replica keeps serving.
 import asyncio
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -101,6 +102,7 @@ class Generator:
             self._run_batch, max_batch_size, batch_wait_timeout_s, refill_timeout_s
         )
         self.step_rows: Counter[int] = Counter()  # decoding steps by rows in the batch
+        self.step_seconds: Counter[int] = Counter()  # their wall time, by rows in the batch
 
         async def load_adapter(model_id: str) -> AdapterSlot:
             return await self._load_adapter(model_id)
@@ -124,6 +126,7 @@ class Generator:
             "threads": torch.get_num_threads(),
             "batch_sizes": dict(self.batcher.sizes),
             "step_rows": dict(self.step_rows),
+            "step_seconds": dict(self.step_seconds),
             "pid": os.getpid(),
             "rss_mb": psutil.Process().memory_info().rss / 2**20,
         }
@@ -175,7 +178,9 @@ class Generator:
             while joining or live:
                 rows = [self.engine.row(p.payload) for p in joining]
                 live.update(zip(rows, joining, strict=True))
+                started = time.perf_counter()
                 finished = await loop.run_in_executor(None, decoding.advance, rows)
+                self.step_seconds[len(live)] += time.perf_counter() - started
                 self.step_rows[len(live)] += 1
                 for row, pending in live.items():
                     _stream(pending, row)

@@ -27,6 +27,7 @@ def make_generator(engine: Any, max_batch_size: int = 4, refill_s: float = 0.0) 
     generator = Generator.func_or_class.__new__(Generator.func_or_class)
     generator.engine = engine
     generator.step_rows = Counter()
+    generator.step_seconds = Counter()
     generator.batcher = Batcher(generator._run_batch, max_batch_size, 0.0, refill_s)
     return generator
 

@@ -87,6 +87,7 @@ def server(ray_session, tiny_model_dir, adapters_template, tmp_path_factory):
             "batching.max_batch_size=4",
             "batching.batch_wait_timeout_s=0.05",
             "scaling.num_cpus=1",
+            "scaling.max_replicas=1",  # one replica, so generator_info() sees every batch
             "scaling.max_ongoing_requests=16",
             "max_adapters_per_replica=2",
             "app_name=finesift-test",
