@@ -225,19 +225,31 @@ def _split(ds):
 
 
 def _embed(active, cfg: CurateConfig):
-    """Embeddings in a fixed-size actor pool; one CPU thread per reserved core."""
+    """Embeddings in a fixed-size actor pool, sized by :func:`jobs.curate_ops.embed_pool`."""
+    import ray
     from ray.data import ActorPoolStrategy
 
     from jobs.ray_env import largest_node_cpus
 
     gpu = cfg.embed.num_gpus > 0
-    cores = largest_node_cpus()
-    threads = int(cfg.embed.num_cpus) or max(1, cores // cfg.embed.num_actors)
-    return active.map_batches(
+    resources = ray.cluster_resources()
+    actors, threads = ops.embed_pool(
+        num_actors=cfg.embed.num_actors,
+        num_cpus=cfg.embed.num_cpus,
+        num_gpus=cfg.embed.num_gpus,
+        cluster_cpus=int(resources.get("CPU", 1)),
+        cluster_gpus=resources.get("GPU", 0),
+        node_cpus=largest_node_cpus(),
+    )
+    # An actor pool hands out whole blocks, and the instructions stage leaves a few big
+    # ones (one per shuffle partition): cut them so every actor gets a share. Cut first,
+    # materialized: the pool may reserve every CPU, and a streamed cut then has none left.
+    blocks = active.repartition(target_num_rows_per_block=4 * cfg.embed.batch_size).materialize()
+    return blocks.map_batches(
         ops.Embedder,
         batch_size=cfg.embed.batch_size,
         batch_format="pyarrow",
-        compute=ActorPoolStrategy(size=cfg.embed.num_actors),
+        compute=ActorPoolStrategy(size=actors),
         fn_constructor_kwargs=dict(
             model=cfg.embed.model,
             device="cuda" if gpu else "cpu",
@@ -295,7 +307,7 @@ def _reference_vectors(cfg: CurateConfig) -> np.ndarray | None:
     """Embeddings of the trusted reference set (small by definition), or None."""
     if cfg.filters.reference is None:
         return None
-    from quality.embeddings import embedding_text, load_encoder
+    from quality.embeddings import load_encoder, row_vectors
     from quality.errors import InputError
     from quality.readers import read_all
 
@@ -308,9 +320,7 @@ def _reference_vectors(cfg: CurateConfig) -> np.ndarray | None:
     encoder = load_encoder(
         cfg.embed.model, batch_size=cfg.embed.batch_size, max_length=cfg.embed.max_length
     )
-    return np.asarray(
-        encoder.encode([embedding_text(r["prompt"], r["response"]) for r in rows]), dtype=np.float32
-    )
+    return row_vectors(encoder, [r["prompt"] for r in rows], [r["response"] for r in rows])[0]
 
 
 def _select(survivors, cfg: CurateConfig):

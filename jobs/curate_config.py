@@ -54,18 +54,21 @@ class EmbedConfig:
     """'default' (bundled all-MiniLM-L6-v2), 'hashing' (fast, no model), a Hub id or a directory."""
     batch_size: int = 128
     """Rows per encoder call; memory grows linearly."""
-    num_actors: int = 1
-    """Embedding actors in the Ray Data actor pool."""
+    num_actors: int = 0
+    """Embedding actors in the Ray Data actor pool; 0 sizes it to the cluster: one actor
+    per GPU with num_gpus, else one per ``num_cpus`` CPUs (one torch thread each by
+    default: on CPU, actors side by side embed faster than threads in one actor)."""
     num_gpus: float = 0.0
     """GPUs per embedding actor; 0 runs on CPU."""
     num_cpus: float = 0.0
-    """CPUs per embedding actor; 0 means all cores of a node divided by num_actors."""
+    """CPUs (torch threads) per embedding actor; 0 means 1 when num_actors is 0, else all
+    cores of a node divided by num_actors."""
     max_length: int = 256
     """Tokens per text the encoder sees; longer texts are truncated."""
 
     def __post_init__(self) -> None:
         check(self.batch_size > 0, "embed.batch_size must be positive")
-        check(self.num_actors > 0, "embed.num_actors must be positive")
+        check(self.num_actors >= 0, "embed.num_actors must be >= 0 (0 sizes the pool)")
         check(self.num_gpus >= 0 and self.num_cpus >= 0, "embed.num_gpus/num_cpus must be >= 0")
 
 

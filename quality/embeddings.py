@@ -24,7 +24,7 @@ import numpy as np
 from quality.errors import ModelNotFoundError
 
 EMBED_MAX_CHARS = 4000
-"""Characters of prompt + response that get embedded; the real encoder sees ~256 tokens
+"""Characters of a prompt or a response that get embedded; the real encoder sees ~256 tokens
 (about 1000 characters) anyway, so more only costs tokenizer time."""
 
 _HOW_TO_PROVIDE = (
@@ -62,6 +62,46 @@ def embedding_text(prompt: str, response: str, *, max_chars: int = EMBED_MAX_CHA
         The text to hand to an encoder.
     """
     return f"{prompt or ''}\n{response or ''}"[:max_chars]
+
+
+def row_vectors(
+    encoder: Encoder,
+    prompts: Sequence[str | None],
+    responses: Sequence[str | None],
+    *,
+    max_chars: int = EMBED_MAX_CHARS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's vector, with its instruction's and its response's, from one encoder pass.
+
+    The prompt and the response are embedded apart, in a single ``encode`` call, and the
+    row's vector is the normalized sum of the two. The relevance signal needs the parts
+    anyway, and embedding them costs about what embedding the joined text costs (the same
+    tokens), so a row is read by the encoder once rather than three times. In the sum the
+    instruction and the response count the same whatever their lengths, so a long answer
+    does not drown out the question it answers.
+
+    Args:
+        encoder: Any :class:`Encoder`.
+        prompts: The rows' prompts (every turn before the final assistant turn).
+        responses: The rows' final assistant turns, as many as ``prompts``.
+        max_chars: Characters of each part handed to the encoder.
+
+    Returns:
+        float32 ``(row, instruction, response)`` arrays of shape (n, d), L2-normalized rows
+        (a row whose parts cancel out exactly is all zeros).
+
+    Raises:
+        ValueError: ``prompts`` and ``responses`` differ in length.
+    """
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    n = len(prompts)
+    texts = [(t or "")[:max_chars] for t in [*prompts, *responses]]
+    parts = np.asarray(encoder.encode(texts), dtype=np.float32)
+    instruction, response = parts[:n], parts[n:]
+    row = instruction + response
+    norms = np.linalg.norm(row, axis=1, keepdims=True)
+    return row / np.where(norms > 0, norms, 1.0), instruction, response
 
 
 # --- hashing encoder -------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def test_an_embedding_model_sees_distinct_rows_grouped_by_task(rows):
     import numpy as np
 
     from quality.clustering import assign_clusters, train_kmeans
-    from quality.embeddings import embedding_text, load_encoder
+    from quality.embeddings import load_encoder, row_vectors
 
     clean = [r for r in rows if r["truth"] == "clean"]
     by_category = defaultdict(list)
@@ -265,9 +265,9 @@ def test_an_embedding_model_sees_distinct_rows_grouped_by_task(rows):
         by_category[row["category"]].append(row)
     rng = random.Random(1)
     sample = [r for m in by_category.values() for r in rng.sample(m, min(60, len(m)))]
-    texts = [embedding_text(prompt_of(r), r["output"]) for r in sample]
-    vectors = np.asarray(load_encoder("default").encode(texts), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors, _, _ = row_vectors(
+        load_encoder("default"), [prompt_of(r) for r in sample], [r["output"] for r in sample]
+    )
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -1.0)
     # Semantic dedup (threshold 0.95) must find next to nothing among clean rows.

@@ -18,6 +18,7 @@ from quality.embeddings import (
     embedding_text,
     load_encoder,
     resolve_encoder_path,
+    row_vectors,
 )
 from quality.errors import ModelNotFoundError
 
@@ -90,6 +91,46 @@ def test_embedding_text_joins_and_cuts() -> None:
     assert embedding_text("Q?", "A.") == "Q?\nA."
     assert len(embedding_text("x" * 10_000, "y")) == EMBED_MAX_CHARS
     assert embedding_text("abc", "def", max_chars=5) == "abc\nd"
+
+
+class CountingEncoder:
+    """Two fixed directions per text kind, and a count of encode() calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, sentences):
+        self.calls.append(list(sentences))
+        out = np.zeros((len(sentences), 3), dtype=np.float32)
+        for i, text in enumerate(sentences):
+            out[i] = [1, 0, 0] if text.startswith("Q") else [0, 1, 0] if text else [-1, 0, 0]
+        return out
+
+
+def test_row_vectors_embed_both_parts_in_one_pass_and_sum_them() -> None:
+    encoder = CountingEncoder()
+    row, instruction, response = row_vectors(encoder, ["Q1", "Q2"], ["A1", "x" * 10_000])
+    assert encoder.calls == [["Q1", "Q2", "A1", "x" * EMBED_MAX_CHARS]]
+    np.testing.assert_array_equal(instruction, [[1, 0, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(response, [[0, 1, 0], [0, 1, 0]])
+    np.testing.assert_allclose(row, [[0.7071068, 0.7071068, 0]] * 2, rtol=1e-6)
+
+
+def test_row_vectors_leave_a_row_whose_parts_cancel_at_zero() -> None:
+    row, _, _ = row_vectors(CountingEncoder(), ["Q"], [""])
+    np.testing.assert_array_equal(row, [[0, 0, 0]])
+
+
+def test_row_vectors_refuse_unpaired_parts() -> None:
+    with pytest.raises(ValueError, match="2 prompts but 1 responses"):
+        row_vectors(CountingEncoder(), ["Q1", "Q2"], ["A1"])
+
+
+def test_row_vectors_of_a_real_encoder_are_unit_and_match_encoding_alone() -> None:
+    encoder = HashingEncoder()
+    row, instruction, _ = row_vectors(encoder, TEXTS[:2], TEXTS[2:])
+    np.testing.assert_allclose(np.linalg.norm(row, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(instruction, encoder.encode(TEXTS[:2]), rtol=1e-6)
 
 
 # --- resolving models -------------------------------------------------------------------------
