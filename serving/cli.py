@@ -123,6 +123,7 @@ def spot_check_command(
         from serving.launch import close, start_server
 
         # A private free port unless told: the demo must not collide with a running server.
+        # Its replicas log warnings only: the answers are the output, not the access log.
         cfg = _load(
             config,
             None,
@@ -130,6 +131,7 @@ def spot_check_command(
             base_model=base_model,
             port=port or _free_port(),
             app_name="finesift-spot-check",
+            log_level="WARNING",
         )
         try:
             url = start_server(cfg)

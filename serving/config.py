@@ -133,6 +133,9 @@ class ServeConfig:
     """Weights dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16."""
     max_adapters_per_replica: int = 4
     """Adapters one replica keeps attached (LRU); each costs its LoRA weights in memory."""
+    log_level: str = "INFO"
+    """Log level of the Serve controller, proxy and replicas; INFO logs every request (the
+    access log), WARNING only problems."""
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     """Per-request limits."""
     batching: BatchingConfig = field(default_factory=BatchingConfig)
@@ -157,6 +160,8 @@ class ServeConfig:
         dtypes = ("auto", "float32", "bfloat16", "float16")
         check(self.dtype in dtypes, f"dtype must be one of {dtypes}")
         check(self.max_adapters_per_replica >= 1, "max_adapters_per_replica must be >= 1")
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR")
+        check(self.log_level in levels, f"log_level must be one of {levels}")
         check(
             self.scaling.max_ongoing_requests >= self.batching.max_batch_size,
             "scaling.max_ongoing_requests must be >= batching.max_batch_size, or batches "

@@ -45,7 +45,9 @@ def start_server(cfg: ServeConfig, api_key: str | None = None) -> str:
 
     init_ray()
     app = build_application(cfg, api_key=api_key)
-    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    # Replicas take the level from build_application; this sets Serve's proxy and controller.
+    logging_config = {"log_level": cfg.log_level}
+    serve.start(http_options={"host": cfg.host, "port": cfg.port}, logging_config=logging_config)
     serve.run(app, name=cfg.app_name, route_prefix=cfg.route_prefix)
     return base_url(cfg)
 

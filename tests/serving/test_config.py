@@ -40,6 +40,7 @@ def test_defaults_bind_loopback():
         ("scaling.max_replicas=0", "max_replicas"),
         ("batching.max_batch_size=64", "max_ongoing_requests"),
         ("scaling.num_gpus=-1", "num_gpus"),
+        ("log_level=LOUD", "log_level"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(override, message):
@@ -152,3 +153,46 @@ def test_serve_until_stopped_returns_on_sigterm_and_cleans_up(monkeypatch):
     launch.serve_until_stopped(ServeConfig(), on_ready=ready)
     assert events == ["start", "http://x", "close"]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_start_server_hands_the_log_level_to_serve(monkeypatch):
+    from ray import serve
+
+    import jobs.ray_env
+    import serving.app
+    from serving import launch
+
+    seen = {}
+    monkeypatch.setattr(jobs.ray_env, "init_ray", lambda: None)
+    monkeypatch.setattr(serving.app, "build_application", lambda cfg, api_key: "app")
+    monkeypatch.setattr(serve, "start", lambda **kw: seen.update(start=kw["logging_config"]))
+    monkeypatch.setattr(serve, "run", lambda app, **kw: seen.update(run=app))
+    launch.start_server(ServeConfig(log_level="WARNING"))
+    assert seen == {"start": {"log_level": "WARNING"}, "run": "app"}
+
+
+def test_replicas_log_at_the_configured_level(tiny_model_dir):
+    from serving.app import build_application
+
+    app = build_application(ServeConfig(base_model=str(tiny_model_dir), log_level="ERROR"))
+    ingress = app._bound_deployment
+    generator = ingress.init_args[0]._bound_deployment
+    for deployment in (ingress, generator):
+        assert deployment.logging_config["log_level"] == "ERROR"
+
+
+def test_spot_check_with_its_own_server_logs_warnings_only(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import serving.client
+    from jobs.cli import app
+    from serving import launch
+
+    started = []
+    monkeypatch.setattr(launch, "start_server", lambda cfg: started.append(cfg) or "http://x/v1")
+    monkeypatch.setattr(launch, "close", lambda cfg: None)
+    answer = {"prompt": "q", "model": "base", "answer": "a"}
+    monkeypatch.setattr(serving.client, "spot_check", lambda *a, **k: [answer])
+    result = CliRunner().invoke(app, ["spot-check", "--serve", "--adapters-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert [cfg.log_level for cfg in started] == ["WARNING"]
