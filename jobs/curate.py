@@ -31,6 +31,7 @@ from rich.console import Console
 from jobs import curate_ops as ops
 from jobs import curate_signals as signals
 from jobs.curate_config import CurateConfig
+from jobs.curate_embed import Embedder, embed_pool
 from quality import schema
 
 console = Console(stderr=True)
@@ -62,7 +63,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
 
     from jobs.curate_outputs import write_outputs
     from jobs.ray_env import init_ray
-    from quality.readers import discover, plan_chunks
+    from quality.inputs import discover, plan_chunks
     from quality.storage import make_dirs
 
     files = discover(cfg.inputs)  # fail fast, before Ray starts, on a bad path
@@ -225,7 +226,7 @@ def _split(ds):
 
 
 def _embed(active, cfg: CurateConfig):
-    """Embeddings in a fixed-size actor pool, sized by :func:`jobs.curate_ops.embed_pool`."""
+    """Embeddings in a fixed-size actor pool, sized by :func:`jobs.curate_embed.embed_pool`."""
     import ray
     from ray.data import ActorPoolStrategy
 
@@ -233,7 +234,7 @@ def _embed(active, cfg: CurateConfig):
 
     gpu = cfg.embed.num_gpus > 0
     resources = ray.cluster_resources()
-    actors, threads = ops.embed_pool(
+    actors, threads = embed_pool(
         num_actors=cfg.embed.num_actors,
         num_cpus=cfg.embed.num_cpus,
         num_gpus=cfg.embed.num_gpus,
@@ -246,7 +247,7 @@ def _embed(active, cfg: CurateConfig):
     # materialized: the pool may reserve every CPU, and a streamed cut then has none left.
     blocks = active.repartition(target_num_rows_per_block=4 * cfg.embed.batch_size).materialize()
     return blocks.map_batches(
-        ops.Embedder,
+        Embedder,
         batch_size=cfg.embed.batch_size,
         batch_format="pyarrow",
         compute=ActorPoolStrategy(size=actors),

@@ -1,4 +1,4 @@
-"""quality.readers over URIs: the same rows, reasons and line numbers as local paths.
+"""quality.inputs and readers over URIs: the same rows, reasons and line numbers as local paths.
 
 file:// goes through pyarrow's filesystem layer (as s3:// and gs:// do); memory:// goes
 through fsspec wrapped in a pyarrow PyFileSystem. No network is used.
@@ -18,7 +18,8 @@ import pytest
 
 from quality import storage
 from quality.errors import InputError
-from quality.readers import discover, plan_chunks, read_all, read_chunk
+from quality.inputs import discover, file_kind, plan_chunks
+from quality.readers import read_all, read_chunk
 
 fsspec = pytest.importorskip("fsspec")
 
@@ -129,8 +130,6 @@ def test_a_uri_file_deleted_after_planning_is_an_input_error(tmp_path: Path) -> 
 def test_query_options_do_not_hide_the_extension(tmp_path: Path) -> None:
     # s3://bucket/x.jsonl?region=... must still read as JSONL; file:// ignores no query,
     # so check the naming rule on its own.
-    from quality.readers import file_kind
-
     assert file_kind("s3://bucket/x.tsv.gz?region=eu-west-1") == "csv"
     assert file_kind("gs://bucket/x.parquet") == "parquet"
     assert storage.name_of("s3://bucket/x.jsonl?region=r").endswith(".jsonl")
