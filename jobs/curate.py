@@ -125,7 +125,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
 
     n_active = active.count()
     with clock.stage("embed"):
-        embedded = _embed(active, cfg) if n_active else active
+        embedded = _embed(active, n_active, cfg) if n_active else active
     with clock.stage("cluster"):
         if n_active:
             centroids, embedding_map = _train_kmeans(embedded, n_active, cfg)
@@ -225,7 +225,7 @@ def _split(ds):
     return active, done
 
 
-def _embed(active, cfg: CurateConfig):
+def _embed(active, n_rows: int, cfg: CurateConfig):
     """Embeddings in a fixed-size actor pool, sized by :func:`jobs.curate_embed.embed_pool`."""
     import ray
     from ray.data import ActorPoolStrategy
@@ -234,6 +234,7 @@ def _embed(active, cfg: CurateConfig):
 
     gpu = cfg.embed.num_gpus > 0
     resources = ray.cluster_resources()
+    rows_per_block = 4 * cfg.embed.batch_size
     actors, threads = embed_pool(
         num_actors=cfg.embed.num_actors,
         num_cpus=cfg.embed.num_cpus,
@@ -241,11 +242,12 @@ def _embed(active, cfg: CurateConfig):
         cluster_cpus=int(resources.get("CPU", 1)),
         cluster_gpus=resources.get("GPU", 0),
         node_cpus=largest_node_cpus(),
+        blocks=-(-n_rows // rows_per_block),
     )
     # An actor pool hands out whole blocks, and the instructions stage leaves a few big
     # ones (one per shuffle partition): cut them so every actor gets a share. Cut first,
     # materialized: the pool may reserve every CPU, and a streamed cut then has none left.
-    blocks = active.repartition(target_num_rows_per_block=4 * cfg.embed.batch_size).materialize()
+    blocks = active.repartition(target_num_rows_per_block=rows_per_block).materialize()
     return blocks.map_batches(
         Embedder,
         batch_size=cfg.embed.batch_size,

@@ -184,10 +184,12 @@ class SignalsConfig:
     """Model-based quality signals (quality/relevance.py, quality/ifd.py) and score weights."""
 
     relevance: bool | None = None
-    """Embed instruction and response apart and drop rows whose response fits other
-    instructions of the dataset better than its own (reason mismatched). Costs two more
-    encoder passes over shorter texts. None: on, except with embed.model=hashing, whose
-    character n-grams measure shared wording rather than meaning."""
+    """Drop rows whose response fits other instructions of the dataset better than its own
+    (reason mismatched). Costs no extra encoding: the embed stage encodes instruction and
+    response apart anyway (the row vector is their normalized sum); it keeps the two part
+    vectors as columns and compares them with a sample of instructions. None: on, except
+    with embed.model=hashing, whose character n-grams measure shared wording rather than
+    meaning."""
     relevance_threshold: float = -0.2
     """Margin (own cosine minus the mean of the top-k competitors) below which a row is
     mismatched; lower drops fewer."""

@@ -21,24 +21,28 @@ def embed_pool(
     cluster_cpus: int,
     cluster_gpus: float,
     node_cpus: int,
+    blocks: int,
 ) -> tuple[int, int]:
     """How many embedding actors to start and how many torch threads each gets.
 
     ``num_actors`` 0 sizes the pool to the cluster: one actor per ``num_gpus`` GPUs, or on
-    CPU one per ``num_cpus`` CPUs (1 by default). Actors side by side beat threads in one
-    actor on CPU (MiniLM on 2 cores: two 1-thread processes embed 36 texts/s, one 2-thread
-    process 31). A set ``num_actors`` keeps the older split: each actor gets
+    CPU one per ``num_cpus`` CPUs (1 by default), but never more actors than ``blocks``
+    to embed: each actor loads the encoder, and one without a block would only hold its
+    CPUs (or make the autoscaler start a node for it). Actors side by side beat threads in
+    one actor on CPU (MiniLM on 2 cores: two 1-thread processes embed 36 texts/s, one
+    2-thread process 31). A set ``num_actors`` keeps the older split: each actor gets
     ``num_cpus`` threads, or a node's cores divided among the actors.
 
     Returns:
         (actors, threads per actor); threads is 0 on GPU (torch's own default).
     """
+    work = max(1, blocks)
     if num_gpus > 0:
-        return num_actors or max(1, int(cluster_gpus // num_gpus)), 0
+        return num_actors or min(work, max(1, int(cluster_gpus // num_gpus))), 0
     if num_actors:
         return num_actors, int(num_cpus) or max(1, node_cpus // num_actors)
     threads = max(1, int(num_cpus))
-    return max(1, cluster_cpus // threads), threads
+    return min(work, max(1, cluster_cpus // threads)), threads
 
 
 class Embedder:
