@@ -133,9 +133,12 @@ class Batcher:
                 for pending in self._running:
                     if pending.future.done():
                         continue
-                    pending.future.set_exception(exc)
-                    if pending.deltas is not None:  # a streaming caller reads only this
+                    if pending.deltas is None:
+                        pending.future.set_exception(exc)
+                    else:  # a streaming caller reads only its queue; nobody awaits the future
                         pending.deltas.put_nowait(exc)
+                        pending.future.cancel()  # (an exception set there would be logged
+                        # as "never retrieved" when the future is collected)
             self._running = []
             self._freed = time.monotonic()
             callers = len(batch) if answered_last is None else answered_last

@@ -248,3 +248,19 @@ def test_a_generator_stream_turns_a_failed_batch_into_an_error_delta():
     assert len(deltas) == 1
     assert deltas[0].error == "generation failed: RuntimeError: boom"
     assert deltas[0].code == "generation_failed" and deltas[0].status == 500
+
+
+def test_a_failed_stream_leaves_no_unretrieved_exception_in_its_future():
+    # Nobody awaits a streaming request's future; an exception set there is logged by
+    # asyncio as "Future exception was never retrieved" when the future is collected.
+    async def main() -> asyncio.Future:
+        async def run(group: str, batch: list[Pending]) -> None:
+            raise RuntimeError("boom")
+
+        batcher = Batcher(run, max_batch_size=1, wait_s=0.0)
+        streamed = batcher.submit(Pending(0, "", deltas=asyncio.Queue()))
+        assert isinstance(await asyncio.wait_for(streamed.deltas.get(), timeout=5.0), RuntimeError)
+        return streamed.future
+
+    future = asyncio.run(main())
+    assert future.cancelled()
