@@ -26,7 +26,8 @@ def test_a_stale_ray_current_cluster_file_does_not_capture_a_local_job():
     # `ray start` records its address in $RAY_TMPDIR/ray/ray_current_cluster and a killed
     # cluster leaves the file behind; plain ray.init() would try to join that address.
     # A short directory: Ray's unix socket paths under it must stay under 108 bytes.
-    with tempfile.TemporaryDirectory(prefix="rt", dir="/tmp") as tmp:
+    # Ray processes still exiting may write into it while it is removed.
+    with tempfile.TemporaryDirectory(prefix="rt", dir="/tmp", ignore_cleanup_errors=True) as tmp:
         (Path(tmp) / "ray").mkdir()
         (Path(tmp) / "ray" / "ray_current_cluster").write_text("127.0.0.1:9\n")
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}

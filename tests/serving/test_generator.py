@@ -74,6 +74,7 @@ def test_a_request_arriving_mid_batch_joins_it(engine):
     generator, joined, long_running, first = asyncio.run(main())
     assert generator.batcher.sizes == {1: 1}  # one batch: the late request did not wait for it
     assert generator.step_rows[2] > 0 and long_running
+    assert generator.step_seconds[2] > 0 and set(generator.step_seconds) == set(generator.step_rows)
     assert joined == engine.generate([late])[0]
     assert first == engine.generate([long])[0]
 
