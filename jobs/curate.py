@@ -39,14 +39,17 @@ MAP_ROWS = 5_000  # rows drawn on the report's 2-D embedding map
 
 
 class StageClock:
-    """Wall time per stage, for summary.json and the printed table."""
+    """Wall time per stage, and the rows each stage took in, for summary.json."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.rows_in: dict[str, int] = {}
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str, rows_in: int | None = None):
         console.print(f"[bold cyan]finesift curate[/] {name}...")
+        if rows_in is not None:
+            self.rows_in[name] = rows_in
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
@@ -103,7 +106,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     active, done = _split(rows)
     decided.append(done)
 
-    with clock.stage("instructions"):
+    with clock.stage("instructions", rows_in=active.count()):
         if cfg.dedup.exact or cfg.conflicts.enabled:
             active = (
                 active.groupby("instruction_key", num_partitions=_partitions(rows.count()))
@@ -124,7 +127,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     decided.append(done)
 
     n_active = active.count()
-    with clock.stage("embed"):
+    with clock.stage("embed", rows_in=n_active):
         embedded = _embed(active, n_active, cfg) if n_active else active
     with clock.stage("cluster"):
         if n_active:
@@ -144,7 +147,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     active, done = _split(embedded)
     decided.append(done)
 
-    with clock.stage("dedup"):
+    with clock.stage("dedup", rows_in=active.count()):
         if n_active and (cfg.dedup.fuzzy or cfg.dedup.semantic):
             active = (
                 active.groupby("cluster", num_partitions=_partitions(n_active))
@@ -165,12 +168,12 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     survivors, done = _split(active)
     decided.append(done)
 
-    with clock.stage("signals"):
+    with clock.stage("signals", rows_in=survivors.count()):
         survivors = signals.apply_model_signals(survivors, cfg, console)
     survivors, done = _split(survivors)
     decided.append(done)
 
-    with clock.stage("select"):
+    with clock.stage("select", rows_in=survivors.count()):
         selected, coverage = _select(survivors, cfg)
     decided.append(selected)
 
@@ -181,6 +184,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
             ledger,
             out,
             clock_seconds=clock.seconds,
+            stage_rows=clock.rows_in,
             coverage=coverage,
             cfg=cfg,
             input_files=files,

@@ -53,6 +53,7 @@ def write_outputs(
     cfg,
     input_files: list[str],
     embedding_map: dict[str, list] | None = None,
+    stage_rows: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Stream the ledger dataset into ledger.parquet, selected.jsonl and quarantine.jsonl.
 
@@ -68,6 +69,8 @@ def write_outputs(
         cfg: the curate config, recorded in summary.json.
         input_files: the discovered input files.
         embedding_map: {"id", "x", "y", "cluster"} lists for map.parquet, or None.
+        stage_rows: rows each stage took in (the rows still active after the stages
+            before it), recorded as ``rows_in``.
 
     Returns:
         The summary, also written to summary.json and printed as a table.
@@ -114,6 +117,7 @@ def write_outputs(
         "coverage": coverage,
         "judge": dict(judge),
         "seconds": clock_seconds,
+        "rows_in": stage_rows or {},
         "outputs": {
             name: storage.join(out, name)
             for name in ("selected.jsonl", "ledger.parquet", "quarantine.jsonl", "summary.json")

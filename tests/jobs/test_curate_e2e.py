@@ -182,6 +182,16 @@ def test_curate_mixed_formats_accounts_for_every_row(tmp_path, ray_session):
     coverage = summary["coverage"]
     assert coverage["picks"] == 5
     assert 0.0 <= coverage["selected"] <= 2.0 and 0.0 <= coverage["random"] <= 2.0
+    # The embed stage took in exactly the rows no earlier stage decided (read, the rules,
+    # stale, exact duplicates and conflicts).
+    from quality.heuristics import RULES
+
+    early = {*RULES, "stale", "exact_duplicate", "conflict"}
+    undecided = [r for r in ledger if r["status"] != "quarantined" and r["reason"] not in early]
+    rows_in = summary["rows_in"]
+    assert rows_in["embed"] == len(undecided)
+    assert rows_in["select"] >= summary["by_status"]["selected"]
+    assert list(rows_in.values()) == sorted(rows_in.values(), reverse=True)
 
 
 def test_curate_reads_and_writes_uris(tmp_path, ray_session):
