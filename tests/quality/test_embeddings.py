@@ -200,3 +200,29 @@ def test_bundled_encoder_loads_offline_and_embeds(monkeypatch: pytest.MonkeyPatc
     sims = vectors @ vectors[0]
     assert sims[1] > sims[2] > sims[3]
     assert encoder.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_bundled_row_vectors_keep_distinct_tasks_with_the_same_short_answer_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A row's vector is half instruction, half response: short answers many tasks share
+    # ("Yes.", "84") must not make distinct tasks semantic duplicates at the default 0.95.
+    from quality.dedup import semantic_dedup
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = [
+        ("Is Paris the capital of France?", "Yes."),
+        ("Is water made of hydrogen and oxygen?", "Yes."),  # not a duplicate of 0
+        ("What is 12 times 7?", "84"),
+        ("What is the atomic number of polonium?", "84"),  # not a duplicate of 2
+        ("Classify the sentiment: 'I loved this movie'", "Positive"),
+        ("Classify the sentiment: 'The service was quick and friendly'", "Positive"),
+        ("What is 12 times 7?", "84."),  # near-duplicate of 2: must still be caught
+    ]
+    encoder = load_encoder("default", batch_size=8, max_length=64)
+    vectors, _, _ = row_vectors(encoder, [p for p, _ in rows], [r for _, r in rows])
+    ids = [str(i) for i in range(len(rows))]
+    dup_of = semantic_dedup(vectors, np.ones(len(rows)), ids, threshold=0.95)
+    assert dup_of[:6].tolist() == [-1] * 6  # the six distinct tasks all survive
+    assert dup_of[6] == 2
