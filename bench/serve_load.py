@@ -18,8 +18,12 @@ throughput at concurrency 8 >= 2.5x sequential. Only loopback traffic.
 The deployment is the default config with the replica count pinned at
 ``scaling.max_replicas`` (2 replicas of 1 CPU each), so no phase measures a scale-up;
 pass ``scaling.num_cpus=2 scaling.max_replicas=1`` to measure one two-thread replica.
+``--versus "OVERRIDES"`` deploys a second app with those overrides beside the first and
+runs the throughput blocks on both in turn (same prompts, same run), printing the ratio
+of their throughputs at each concurrency.
 
     .venv/bin/python bench/serve_load.py [--soak] [--max-tokens 32] [--config FILE]
+        [--versus "scaling.num_cpus=2 scaling.max_replicas=1"] [KEY=VALUE...]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import contextlib
 import dataclasses
 import http.client
 import json
+import math
 import os
 import socket
 import sys
@@ -321,6 +326,30 @@ def show(name: str, level: Level) -> None:
     )
 
 
+def pinned(cfg):
+    """``cfg`` with its replica count pinned at max_replicas: no phase measures a scale-up."""
+    scaling = dataclasses.replace(cfg.scaling, min_replicas=cfg.scaling.max_replicas)
+    return dataclasses.replace(cfg, scaling=scaling)
+
+
+def compare(cfg, versus, ours: dict[int, Level], theirs: dict[int, Level], label: str) -> None:
+    """The two deployments' throughputs by concurrency, measured in turns in this run."""
+
+    def shape(c) -> str:
+        return f"{c.scaling.max_replicas} replica(s) x {c.scaling.num_cpus:g} CPU"
+
+    print(f"versus ({label}): {shape(cfg)} against {shape(versus)}, same run, blocks in turn")
+    for c in sorted(ours):
+        show(f"versus c={c}", theirs[c])
+    for c in sorted(ours):
+        ratio = ours[c].throughput / theirs[c].throughput if theirs[c].throughput else 0.0
+        print(
+            f"  c={c:<3} {ours[c].throughput:5.2f} vs {theirs[c].throughput:5.2f} req/s: "
+            f"{ratio:.2f}x  (c/1 scaling {ours[c].throughput / ours[1].throughput:.2f}x vs "
+            f"{theirs[c].throughput / theirs[1].throughput:.2f}x)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-tokens", type=int, default=32)
@@ -328,6 +357,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="passes over the 16 prompts at c=1")
     parser.add_argument("--soak", action="store_true", help="also run the concurrency-32 soak")
     parser.add_argument("--soak-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--versus",
+        default="",
+        help="overrides of a second deployment measured beside the first, in one string",
+    )
     parser.add_argument("overrides", nargs="*", help="serve config key=value overrides")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
@@ -340,16 +374,30 @@ def main() -> None:
     from serving.launch import start_server, stop_server
 
     model_dir = resolve_base_model()
-    cfg = load_config(
-        ServeConfig,
-        args.config,
-        ["app_name=finesift-bench", *args.overrides],
-        base_model=model_dir,
-        adapters_dir="/nonexistent-adapters",
-        port=free_port(),
+    port = free_port()
+    cfg = pinned(
+        load_config(
+            ServeConfig,
+            args.config,
+            ["app_name=finesift-bench", *args.overrides],
+            base_model=model_dir,
+            adapters_dir="/nonexistent-adapters",
+            port=port,
+        )
     )
     replicas = cfg.scaling.max_replicas
-    cfg = dataclasses.replace(cfg, scaling=dataclasses.replace(cfg.scaling, min_replicas=replicas))
+    versus = None
+    if args.versus:
+        versus = pinned(
+            load_config(
+                ServeConfig,
+                args.config,
+                ["app_name=finesift-versus", "route_prefix=/versus", *args.versus.split()],
+                base_model=model_dir,
+                adapters_dir="/nonexistent-adapters",
+                port=port,
+            )
+        )
     # The replicas get the same OpenMP policy through their runtime_env (read when torch loads).
     os.environ["OMP_WAIT_POLICY"] = cfg.scaling.omp_wait_policy
     threads = max(1, int(cfg.scaling.num_cpus))
@@ -361,13 +409,11 @@ def main() -> None:
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
     )
 
-    ray.init(
-        address="local",
-        num_cpus=max(2, replicas * int(cfg.scaling.num_cpus)),
-        include_dashboard=False,
-        log_to_driver=False,
-    )
+    # Logical CPUs for every replica of both apps; they take turns on the real cores.
+    cpus = sum(math.ceil(c.scaling.max_replicas * c.scaling.num_cpus) for c in (cfg, versus) if c)
+    ray.init(address="local", num_cpus=max(2, cpus), include_dashboard=False, log_to_driver=False)
     url = start_server(cfg)
+    versus_url = start_server(versus) if versus else None
     try:
         local = InProcess(model_dir, args.max_tokens, threads)
         for prompt in PROMPTS[:2]:  # warm-up both sides
@@ -383,12 +429,19 @@ def main() -> None:
             f"in-process GenerationEngine ({threads} thread(s)), batch of 8 vs 1 row: "
             f"{batch_ratio:.2f}x tokens/s (what batching gives one replica on this machine now)"
         )
-        # Throughput: c=1 and c=8 blocks alternate, so slow phases of a shared machine hit both.
-        levels = {1: Level(concurrency=1), 8: Level(concurrency=8)}
+        # Throughput: c=1 and c=8 blocks alternate (and the two apps take turns), so slow
+        # phases of a shared machine hit every figure.
+        urls = [u for u in (url, versus_url) if u]
+        runs = {u: {c: Level(concurrency=c) for c in (1, 8, 32)} for u in urls}
+        if versus_url:
+            load(versus_url, 1, 4, args.max_tokens)  # its warm-up
         for _ in range(3):
-            load(url, 1, 6, args.max_tokens, into=levels[1])
-            load(url, 8, 24, args.max_tokens, into=levels[8])
-        levels[32] = load(url, 32, 96, args.max_tokens)
+            for c, requests in ((1, 6), (8, 24)):
+                for u in urls:
+                    load(u, c, requests, args.max_tokens, into=runs[u][c])
+        for u in urls:
+            load(u, 32, 96, args.max_tokens, into=runs[u][32])
+        levels = runs[url]
         from ray import serve
 
         info = generator_stats(serve.get_deployment_handle("Generator", cfg.app_name), replicas)
@@ -415,6 +468,8 @@ def main() -> None:
             f"[target >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}]"
         )
         print(f"throughput c=32 / c=1: {levels[32].throughput / levels[1].throughput:.2f}x")
+        if versus_url:
+            compare(cfg, versus, runs[url], runs[versus_url], args.versus)
         print(f"load average now: {os.getloadavg()[0]:.1f}")
         if args.soak:
             result = soak(url, cfg.app_name, args.soak_seconds, args.max_tokens)
