@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -45,7 +46,9 @@ def start_server(cfg: ServeConfig, api_key: str | None = None) -> str:
 
     init_ray()
     app = build_application(cfg, api_key=api_key)
-    # Replicas take the level from build_application; this sets Serve's proxy and controller.
+    # Replicas take the level from build_application; this sets Serve's proxy and controller,
+    # and the logger Serve's client uses in this process.
+    logging.getLogger("ray.serve").setLevel(cfg.log_level)
     logging_config = {"log_level": cfg.log_level}
     serve.start(http_options={"host": cfg.host, "port": cfg.port}, logging_config=logging_config)
     serve.run(app, name=cfg.app_name, route_prefix=cfg.route_prefix)

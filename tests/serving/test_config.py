@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -167,8 +168,10 @@ def test_start_server_hands_the_log_level_to_serve(monkeypatch):
     monkeypatch.setattr(serving.app, "build_application", lambda cfg, api_key: "app")
     monkeypatch.setattr(serve, "start", lambda **kw: seen.update(start=kw["logging_config"]))
     monkeypatch.setattr(serve, "run", lambda app, **kw: seen.update(run=app))
+    monkeypatch.setattr(logging.getLogger("ray.serve"), "level", logging.NOTSET)
     launch.start_server(ServeConfig(log_level="WARNING"))
     assert seen == {"start": {"log_level": "WARNING"}, "run": "app"}
+    assert logging.getLogger("ray.serve").level == logging.WARNING
 
 
 def test_replicas_log_at_the_configured_level(tiny_model_dir):
