@@ -64,6 +64,12 @@ class SubmitError(FinesiftError):
     """A cluster that cannot be reached, refuses us, or does not know a job."""
 
 
+AGENT_NOT_READY = "No available agent to submit job"
+"""What Ray's job server answers (500) before a node's job agent has registered."""
+AGENT_WAIT_S = 60.0
+AGENT_RETRY_S = 2.0
+
+
 # ---------------------------------------------------------------------------
 # What a job is: entrypoint and runtime_env
 # ---------------------------------------------------------------------------
@@ -302,6 +308,14 @@ def cluster_errors(url: str, job_id: str | None = None) -> Iterator[None]:
             raise SubmitError(
                 f"no job {job_id} on the cluster at {url}; `finesift jobs list` shows its jobs"
             ) from exc
+        if AGENT_NOT_READY in str(exc):
+            raise SubmitError(
+                f"the job server at {url} has no job agent ready after {AGENT_WAIT_S:.0f} s "
+                "(a node that has just started registers it within seconds; on a loaded "
+                "machine it can take longer): check `ray status` and submit again"
+            ) from exc
+        if "Request failed with status code" in str(exc):
+            raise SubmitError(f"the job server at {url} refused the request: {exc}") from exc
         raise
 
 
@@ -315,16 +329,28 @@ def submit(
     entrypoint_num_cpus: float | None = None,
     entrypoint_num_gpus: float | None = None,
 ) -> str:
-    """Submit one finesift job; return its submission id (the job id the CLI prints)."""
+    """Submit one finesift job; return its submission id (the job id the CLI prints).
+
+    A cluster that has just started may have no job agent yet (the server answers 500
+    "No available agent to submit job, please try again later"): that answer is retried
+    for up to ``AGENT_WAIT_S`` seconds.
+    """
+    deadline = time.monotonic() + AGENT_WAIT_S
     with cluster_errors(client.get_address()):
-        return client.submit_job(
-            entrypoint=entrypoint(job, args),
-            runtime_env=dict(runtime_env),
-            submission_id=submission_id,
-            metadata={"finesift_job": job.value},
-            entrypoint_num_cpus=entrypoint_num_cpus or None,
-            entrypoint_num_gpus=entrypoint_num_gpus or None,
-        )
+        while True:
+            try:
+                return client.submit_job(
+                    entrypoint=entrypoint(job, args),
+                    runtime_env=dict(runtime_env),
+                    submission_id=submission_id,
+                    metadata={"finesift_job": job.value},
+                    entrypoint_num_cpus=entrypoint_num_cpus or None,
+                    entrypoint_num_gpus=entrypoint_num_gpus or None,
+                )
+            except RuntimeError as exc:
+                if AGENT_NOT_READY not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(AGENT_RETRY_S)
 
 
 def follow_logs(client: JobSubmissionClient, job_id: str, out: TextIO | None = None) -> str:

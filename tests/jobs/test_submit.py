@@ -159,6 +159,42 @@ def test_unreachable_cluster_is_a_clear_error():
         connect(f"http://127.0.0.1:{free_port()}")
 
 
+class StartingServer:
+    """A job server whose agent is not registered for the first ``not_ready`` calls."""
+
+    def __init__(self, not_ready: int, then: Exception | None = None) -> None:
+        self.not_ready, self.then, self.calls = not_ready, then, 0
+
+    def get_address(self) -> str:
+        return "http://head:8265"
+
+    def submit_job(self, **_: object) -> str:
+        self.calls += 1
+        if self.calls <= self.not_ready:
+            raise RuntimeError(
+                "Request failed with status code 500: No available agent to submit job, "
+                "please try again later.."
+            )
+        if self.then is not None:
+            raise self.then
+        return "raysubmit_ok"
+
+
+def test_submit_waits_for_a_starting_job_agent(monkeypatch):
+    import jobs.submit as submit_module
+
+    monkeypatch.setattr(submit_module, "AGENT_RETRY_S", 0.0)
+    server = StartingServer(not_ready=2)
+    assert submit_module.submit(server, JobName.curate, ["in.jsonl"], {}) == "raysubmit_ok"
+    assert server.calls == 3
+    monkeypatch.setattr(submit_module, "AGENT_WAIT_S", 0.0)
+    with pytest.raises(SubmitError, match="no job agent ready.*ray status"):
+        submit_module.submit(StartingServer(not_ready=10**6), JobName.curate, [], {})
+    refused = RuntimeError("Request failed with status code 400: bad runtime_env")
+    with pytest.raises(SubmitError, match="refused the request.*bad runtime_env"):
+        submit_module.submit(StartingServer(0, then=refused), JobName.curate, [], {})
+
+
 def test_cli_errors_print_without_traceback(monkeypatch):
     from jobs.cli import app
 
