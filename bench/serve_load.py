@@ -42,10 +42,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+if TYPE_CHECKING:
+    from serving.config import ServeConfig
 
 PROMPTS = [
     "What is the capital of France?",
@@ -326,16 +330,22 @@ def show(name: str, level: Level) -> None:
     )
 
 
-def pinned(cfg):
+def pinned(cfg: ServeConfig) -> ServeConfig:
     """``cfg`` with its replica count pinned at max_replicas: no phase measures a scale-up."""
     scaling = dataclasses.replace(cfg.scaling, min_replicas=cfg.scaling.max_replicas)
     return dataclasses.replace(cfg, scaling=scaling)
 
 
-def compare(cfg, versus, ours: dict[int, Level], theirs: dict[int, Level], label: str) -> None:
+def compare(
+    cfg: ServeConfig,
+    versus: ServeConfig,
+    ours: dict[int, Level],
+    theirs: dict[int, Level],
+    label: str,
+) -> None:
     """The two deployments' throughputs by concurrency, measured in turns in this run."""
 
-    def shape(c) -> str:
+    def shape(c: ServeConfig) -> str:
         return f"{c.scaling.max_replicas} replica(s) x {c.scaling.num_cpus:g} CPU"
 
     print(f"versus ({label}): {shape(cfg)} against {shape(versus)}, same run, blocks in turn")
@@ -392,7 +402,12 @@ def main() -> None:
             load_config(
                 ServeConfig,
                 args.config,
-                ["app_name=finesift-versus", "route_prefix=/versus", *args.versus.split()],
+                [
+                    *args.overrides,
+                    "app_name=finesift-versus",
+                    "route_prefix=/versus",
+                    *args.versus.split(),
+                ],
                 base_model=model_dir,
                 adapters_dir="/nonexistent-adapters",
                 port=port,

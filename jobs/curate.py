@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -33,6 +34,9 @@ from jobs import curate_signals as signals
 from jobs.curate_config import CurateConfig
 from jobs.curate_embed import Embedder, embed_pool
 from quality import schema
+
+if TYPE_CHECKING:
+    import ray
 
 console = Console(stderr=True)
 MAP_ROWS = 5_000  # rows drawn on the report's 2-D embedding map
@@ -46,7 +50,7 @@ class StageClock:
         self.rows_in: dict[str, int] = {}
 
     @contextmanager
-    def stage(self, name: str, rows_in: int | None = None):
+    def stage(self, name: str, rows_in: int | None = None) -> Iterator[None]:
         console.print(f"[bold cyan]finesift curate[/] {name}...")
         if rows_in is not None:
             self.rows_in[name] = rows_in
@@ -128,7 +132,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
 
     n_active = active.count()
     with clock.stage("embed", rows_in=n_active):
-        embedded = _embed(active, n_active, cfg) if n_active else active
+        embedded = _embed(active, cfg) if n_active else active
     with clock.stage("cluster"):
         if n_active:
             centroids, embedding_map = _train_kmeans(embedded, n_active, cfg)
@@ -229,16 +233,19 @@ def _split(ds):
     return active, done
 
 
-def _embed(active, n_rows: int, cfg: CurateConfig):
+def _embed(active: ray.data.Dataset, cfg: CurateConfig) -> ray.data.Dataset:
     """Embeddings in a fixed-size actor pool, sized by :func:`jobs.curate_embed.embed_pool`."""
     import ray
     from ray.data import ActorPoolStrategy
 
     from jobs.ray_env import largest_node_cpus
 
+    # An actor pool hands out whole blocks, and the instructions stage leaves a few big
+    # ones (one per shuffle partition): cut them so every actor gets a share. Cut first,
+    # materialized: the pool may reserve every CPU, and a streamed cut then has none left.
+    blocks = active.repartition(target_num_rows_per_block=4 * cfg.embed.batch_size).materialize()
     gpu = cfg.embed.num_gpus > 0
     resources = ray.cluster_resources()
-    rows_per_block = 4 * cfg.embed.batch_size
     actors, threads = embed_pool(
         num_actors=cfg.embed.num_actors,
         num_cpus=cfg.embed.num_cpus,
@@ -246,12 +253,8 @@ def _embed(active, n_rows: int, cfg: CurateConfig):
         cluster_cpus=int(resources.get("CPU", 1)),
         cluster_gpus=resources.get("GPU", 0),
         node_cpus=largest_node_cpus(),
-        blocks=-(-n_rows // rows_per_block),
+        blocks=blocks.num_blocks(),
     )
-    # An actor pool hands out whole blocks, and the instructions stage leaves a few big
-    # ones (one per shuffle partition): cut them so every actor gets a share. Cut first,
-    # materialized: the pool may reserve every CPU, and a streamed cut then has none left.
-    blocks = active.repartition(target_num_rows_per_block=rows_per_block).materialize()
     return blocks.map_batches(
         Embedder,
         batch_size=cfg.embed.batch_size,

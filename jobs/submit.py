@@ -308,14 +308,13 @@ def cluster_errors(url: str, job_id: str | None = None) -> Iterator[None]:
             raise SubmitError(
                 f"no job {job_id} on the cluster at {url}; `finesift jobs list` shows its jobs"
             ) from exc
-        if AGENT_NOT_READY in str(exc):
-            raise SubmitError(
-                f"the job server at {url} has no job agent ready after {AGENT_WAIT_S:.0f} s "
-                "(a node that has just started registers it within seconds; on a loaded "
-                "machine it can take longer): check `ray status` and submit again"
-            ) from exc
         if "Request failed with status code" in str(exc):
-            raise SubmitError(f"the job server at {url} refused the request: {exc}") from exc
+            # The server's answer ends its traceback with the one line that matters.
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            status = lines[0].split(":", 1)[0]
+            raise SubmitError(
+                f"the job server at {url} refused the request ({status}): {lines[-1]}"
+            ) from exc
         raise
 
 
@@ -335,8 +334,10 @@ def submit(
     "No available agent to submit job, please try again later"): that answer is retried
     for up to ``AGENT_WAIT_S`` seconds.
     """
+    url = client.get_address()
     deadline = time.monotonic() + AGENT_WAIT_S
-    with cluster_errors(client.get_address()):
+    told = False
+    with cluster_errors(url):
         while True:
             try:
                 return client.submit_job(
@@ -348,8 +349,18 @@ def submit(
                     entrypoint_num_gpus=entrypoint_num_gpus or None,
                 )
             except RuntimeError as exc:
-                if AGENT_NOT_READY not in str(exc) or time.monotonic() > deadline:
+                if AGENT_NOT_READY not in str(exc):
                     raise
+                if time.monotonic() > deadline:
+                    raise SubmitError(
+                        f"the job server at {url} still had no job agent after "
+                        f"{AGENT_WAIT_S:.0f} s (a node that has just started registers it "
+                        "within seconds, longer on a loaded machine): check `ray status` "
+                        "on the head and submit again"
+                    ) from exc
+                if not told:
+                    console.print(f"waiting for the job agent of {url} to start...")
+                    told = True
                 time.sleep(AGENT_RETRY_S)
 
 

@@ -53,7 +53,6 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
             "target_ongoing_requests": s.target_ongoing_requests,
         },
         max_ongoing_requests=s.max_ongoing_requests,
-        logging_config={"log_level": cfg.log_level},
         ray_actor_options={
             "num_cpus": s.num_cpus,
             "num_gpus": s.num_gpus,
@@ -74,7 +73,6 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
     return OpenAIIngress.options(
         num_replicas=s.ingress_replicas,
         max_ongoing_requests=s.ingress_max_ongoing_requests,
-        logging_config={"log_level": cfg.log_level},
         ray_actor_options={"num_cpus": 0},
     ).bind(generator, cfg, model_dir, hash_key(key) if key else None)
 

@@ -105,6 +105,10 @@ def spot_check_command(
     port: Annotated[
         int | None, typer.Option(help="With --serve: port (default: a free one).")
     ] = None,
+    log_level: Annotated[
+        str,
+        typer.Option(help="With --serve: Serve's log level (INFO adds the access log)."),
+    ] = "WARNING",
     config: ConfigOption = None,
 ) -> None:
     """Ask every model the same prompts and print the answers side by side."""
@@ -123,7 +127,7 @@ def spot_check_command(
         from serving.launch import close, start_server
 
         # A private free port unless told: the demo must not collide with a running server.
-        # Its replicas log warnings only: the answers are the output, not the access log.
+        # Warnings only by default: the answers are the output, not the access log.
         cfg = _load(
             config,
             None,
@@ -131,7 +135,7 @@ def spot_check_command(
             base_model=base_model,
             port=port or _free_port(),
             app_name="finesift-spot-check",
-            log_level="WARNING",
+            log_level=log_level.upper(),
         )
         try:
             url = start_server(cfg)

@@ -134,8 +134,10 @@ class ServeConfig:
     max_adapters_per_replica: int = 4
     """Adapters one replica keeps attached (LRU); each costs its LoRA weights in memory."""
     log_level: str = "INFO"
-    """Log level of the Serve controller, proxy and replicas; INFO logs every request (the
-    access log), WARNING only problems."""
+    """Log level of the app's replicas (and of Serve's controller and proxy when this app
+    starts Serve) for ``finesift serve``, ``spot-check --serve`` and the pipeline's deploy;
+    INFO logs every request (the access log), WARNING only problems. ``serve deploy`` and
+    KubeRay take the ``logging_config`` of their own YAML instead."""
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     """Per-request limits."""
     batching: BatchingConfig = field(default_factory=BatchingConfig)

@@ -46,12 +46,13 @@ def start_server(cfg: ServeConfig, api_key: str | None = None) -> str:
 
     init_ray()
     app = build_application(cfg, api_key=api_key)
-    # Replicas take the level from build_application; this sets Serve's proxy and controller,
-    # and the logger Serve's client uses in this process.
-    logging.getLogger("ray.serve").setLevel(cfg.log_level)
+    # App level, not on the deployments, so a deploy YAML's own logging_config still wins.
+    # serve.start sets Serve's controller and proxy only when it starts Serve; a Serve
+    # already running on the cluster keeps its own level for them.
     logging_config = {"log_level": cfg.log_level}
     serve.start(http_options={"host": cfg.host, "port": cfg.port}, logging_config=logging_config)
-    serve.run(app, name=cfg.app_name, route_prefix=cfg.route_prefix)
+    serve.run(app, name=cfg.app_name, route_prefix=cfg.route_prefix, logging_config=logging_config)
+    logging.getLogger("ray.serve").setLevel(cfg.log_level)  # Serve's client in this process
     return base_url(cfg)
 
 

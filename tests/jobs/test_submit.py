@@ -188,11 +188,19 @@ def test_submit_waits_for_a_starting_job_agent(monkeypatch):
     assert submit_module.submit(server, JobName.curate, ["in.jsonl"], {}) == "raysubmit_ok"
     assert server.calls == 3
     monkeypatch.setattr(submit_module, "AGENT_WAIT_S", 0.0)
-    with pytest.raises(SubmitError, match="no job agent ready.*ray status"):
+    with pytest.raises(SubmitError, match="still had no job agent.*ray status"):
         submit_module.submit(StartingServer(not_ready=10**6), JobName.curate, [], {})
-    refused = RuntimeError("Request failed with status code 400: bad runtime_env")
-    with pytest.raises(SubmitError, match="refused the request.*bad runtime_env"):
+    refused = RuntimeError(
+        "Request failed with status code 400: Traceback (most recent call last):\n"
+        '  File "job_head.py", line 1, in submit\n'
+        "ValueError: runtime_env field 'pip' is invalid\n"
+    )
+    with pytest.raises(SubmitError) as err:
         submit_module.submit(StartingServer(0, then=refused), JobName.curate, [], {})
+    assert str(err.value) == (
+        "the job server at http://head:8265 refused the request (Request failed with status "
+        "code 400): ValueError: runtime_env field 'pip' is invalid"
+    )
 
 
 def test_cli_errors_print_without_traceback(monkeypatch):

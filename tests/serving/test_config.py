@@ -156,7 +156,15 @@ def test_serve_until_stopped_returns_on_sigterm_and_cleans_up(monkeypatch):
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_start_server_hands_the_log_level_to_serve(monkeypatch):
+@pytest.fixture
+def serve_logger():
+    logger = logging.getLogger("ray.serve")
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+def test_start_server_hands_the_log_level_to_serve(monkeypatch, serve_logger):
     from ray import serve
 
     import jobs.ray_env
@@ -167,21 +175,22 @@ def test_start_server_hands_the_log_level_to_serve(monkeypatch):
     monkeypatch.setattr(jobs.ray_env, "init_ray", lambda: None)
     monkeypatch.setattr(serving.app, "build_application", lambda cfg, api_key: "app")
     monkeypatch.setattr(serve, "start", lambda **kw: seen.update(start=kw["logging_config"]))
-    monkeypatch.setattr(serve, "run", lambda app, **kw: seen.update(run=app))
-    monkeypatch.setattr(logging.getLogger("ray.serve"), "level", logging.NOTSET)
+    monkeypatch.setattr(serve, "run", lambda app, **kw: seen.update(run=kw["logging_config"]))
+    serve_logger.setLevel(logging.NOTSET)
     launch.start_server(ServeConfig(log_level="WARNING"))
-    assert seen == {"start": {"log_level": "WARNING"}, "run": "app"}
-    assert logging.getLogger("ray.serve").level == logging.WARNING
+    assert seen == {"start": {"log_level": "WARNING"}, "run": {"log_level": "WARNING"}}
+    assert serve_logger.level == logging.WARNING
 
 
-def test_replicas_log_at_the_configured_level(tiny_model_dir):
+def test_deployments_leave_logging_to_the_app_so_a_deploy_yaml_can_set_it(tiny_model_dir):
+    # Serve applies an app's (or a deploy YAML's) logging_config only to deployments
+    # that set none of their own.
     from serving.app import build_application
 
     app = build_application(ServeConfig(base_model=str(tiny_model_dir), log_level="ERROR"))
     ingress = app._bound_deployment
     generator = ingress.init_args[0]._bound_deployment
-    for deployment in (ingress, generator):
-        assert deployment.logging_config["log_level"] == "ERROR"
+    assert ingress.logging_config is None and generator.logging_config is None
 
 
 def test_spot_check_with_its_own_server_logs_warnings_only(monkeypatch, tmp_path):
@@ -196,6 +205,8 @@ def test_spot_check_with_its_own_server_logs_warnings_only(monkeypatch, tmp_path
     monkeypatch.setattr(launch, "close", lambda cfg: None)
     answer = {"prompt": "q", "model": "base", "answer": "a"}
     monkeypatch.setattr(serving.client, "spot_check", lambda *a, **k: [answer])
-    result = CliRunner().invoke(app, ["spot-check", "--serve", "--adapters-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert [cfg.log_level for cfg in started] == ["WARNING"]
+    args = ["spot-check", "--serve", "--adapters-dir", str(tmp_path)]
+    for extra in ([], ["--log-level", "INFO"]):
+        result = CliRunner().invoke(app, args + extra)
+        assert result.exit_code == 0, result.output
+    assert [cfg.log_level for cfg in started] == ["WARNING", "INFO"]
