@@ -104,17 +104,32 @@ def read_prompts(path: str | Path) -> list[str]:
     """Prompts from a file: JSONL rows with ``prompt`` (or ``instruction``), else one per line.
 
     Raises:
-        FinesiftError: for a missing or empty file or a JSONL row without a prompt.
+        FinesiftError: for a missing, non-UTF-8 or empty file, or a JSONL line that is not
+            JSON or has no prompt.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FinesiftError(f"prompts file {p} does not exist; pass a text or JSONL file")
+    if not p.is_file():
+        raise FinesiftError(f"prompts file {p} is not a regular file; pass a text or JSONL file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FinesiftError(
+            f"prompts file {p} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
     prompts: list[str] = []
-    for number, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         if p.suffix == ".jsonl":
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise FinesiftError(
+                    f"{p}:{number} is not valid JSON ({exc.msg}); write one JSON object per "
+                    "line, or use a .txt file with one prompt per line"
+                ) from exc
             text = (row.get("prompt") or row.get("instruction")) if isinstance(row, dict) else None
             if not text:
                 raise FinesiftError(f"{p}:{number} has no 'prompt' (or 'instruction') field")

@@ -113,8 +113,16 @@ def test_read_prompts_from_text_and_jsonl(tmp_path):
     rows.write_text('{"output": "no prompt"}\n')
     with pytest.raises(FinesiftError, match="p.jsonl:1"):
         read_prompts(rows)
+    rows.write_text('{"prompt": "a"}\n{"prompt": "b"\n')
+    with pytest.raises(FinesiftError, match=r"p.jsonl:2 is not valid JSON"):
+        read_prompts(rows)
+    text.write_bytes(b"caf\xe9\n")
+    with pytest.raises(FinesiftError, match="not UTF-8 text"):
+        read_prompts(text)
     with pytest.raises(FinesiftError, match="does not exist"):
         read_prompts(tmp_path / "absent.txt")
+    with pytest.raises(FinesiftError, match="not a regular file"):
+        read_prompts(tmp_path)
 
 
 def test_side_by_side_and_jsonl(tmp_path):
