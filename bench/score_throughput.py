@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import ray
 
-    from jobs.models import resolve_base_model
+    from infra.models import resolve_base_model
 
     path = resolve_base_model(args.model)  # converted once, before either side is timed
     rows = demo_rows(args.rows)

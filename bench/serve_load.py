@@ -1,6 +1,6 @@
 """Serving load benchmark: latency and throughput of `finesift serve` vs in-process generate.
 
-Runs against the bundled SmolLM2-135M-Instruct (``jobs.models.resolve_base_model()``):
+Runs against the bundled SmolLM2-135M-Instruct (``infra.models.resolve_base_model()``):
 
 1. Overhead: every prompt is answered by in-process ``model.generate`` (greedy, same
    max_new_tokens, same torch threads and OpenMP policy as a replica) and by the server
@@ -378,8 +378,8 @@ def main() -> None:
 
     import ray
 
-    from jobs.config import load_config
-    from jobs.models import resolve_base_model
+    from infra.config import load_config
+    from infra.models import resolve_base_model
     from serving.config import ServeConfig
     from serving.launch import start_server, stop_server
 

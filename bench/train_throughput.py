@@ -36,7 +36,7 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 def bench_config(args: argparse.Namespace, data: str, out: Path):
     """The TrainConfig both sides use."""
-    from jobs.config import load_config
+    from infra.config import load_config
     from jobs.train_config import TrainConfig
 
     half = max(1, args.steps // 2)
@@ -79,7 +79,7 @@ def run_plain(args: argparse.Namespace) -> None:
     """Subprocess side: plain TRL SFTTrainer in this process; prints one JSON line."""
     import torch
 
-    from jobs.models import resolve_base_model
+    from infra.models import resolve_base_model
     from jobs.train import prepare_rows
     from jobs.train_loop import build_sft_trainer, peak_rss_mb
 
@@ -142,8 +142,8 @@ def main() -> None:
 
     import ray
 
-    from jobs.models import resolve_base_model
-    from jobs.ray_env import init_ray
+    from infra.models import resolve_base_model
+    from infra.ray_env import init_ray
 
     resolve_base_model(args.base_model)  # convert once, outside both measurements
     out = Path(tempfile.mkdtemp(prefix="finesift-bench-"))

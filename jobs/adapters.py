@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from quality.errors import FinesiftError
+from infra.errors import FinesiftError
 
 META_FILE = "finesift.json"
 """Written beside the adapter: base model, data, config, loss history, runtime, versions."""

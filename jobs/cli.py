@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
-from quality.errors import FinesiftError
+from infra.errors import FinesiftError
 
 app = typer.Typer(
     name="finesift",

@@ -68,10 +68,10 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     """
     import ray
 
+    from infra.ray_env import init_ray
+    from infra.storage import make_dirs
     from jobs.curate_outputs import write_outputs
-    from jobs.ray_env import init_ray
     from quality.inputs import discover, plan_chunks
-    from quality.storage import make_dirs
 
     files = discover(cfg.inputs)  # fail fast, before Ray starts, on a bad path
     signals.preflight(cfg)  # and on a missing IFD model or judge API key
@@ -238,7 +238,7 @@ def _embed(active: ray.data.Dataset, cfg: CurateConfig) -> ray.data.Dataset:
     import ray
     from ray.data import ActorPoolStrategy
 
-    from jobs.ray_env import largest_node_cpus
+    from infra.ray_env import largest_node_cpus
 
     # An actor pool hands out whole blocks, and the instructions stage leaves a few big
     # ones (one per shuffle partition): cut them so every actor gets a share. Cut first,
@@ -317,8 +317,8 @@ def _reference_vectors(cfg: CurateConfig) -> np.ndarray | None:
     """Embeddings of the trusted reference set (small by definition), or None."""
     if cfg.filters.reference is None:
         return None
+    from infra.errors import InputError
     from quality.embeddings import load_encoder, row_vectors
-    from quality.errors import InputError
     from quality.readers import read_all
 
     rows = [r for r in read_all([cfg.filters.reference]) if r["status"] == schema.ACTIVE]

@@ -46,7 +46,7 @@ def curate_command(
     Writes selected.jsonl (messages format, ready for training), ledger.parquet (one row per
     input row with its fate and reason), quarantine.jsonl and summary.json to --out.
     """
-    from jobs.config import load_config
+    from infra.config import load_config
     from jobs.curate import run
     from jobs.curate_config import CurateConfig
     from jobs.curate_outputs import print_summary
@@ -66,7 +66,7 @@ def _split_overrides(args: list[str]) -> tuple[list[str], list[str]]:
 
     A URI is an input even with a ``=`` in it (``s3://bucket/date=2024-01-01/``).
     """
-    from quality.storage import is_uri
+    from infra.storage import is_uri
 
     paths = [a for a in args if "=" not in a or is_uri(a) or Path(a).exists()]
     assignments = [a for a in args if a not in paths]
@@ -125,7 +125,7 @@ def models_command(
     ] = False,
 ) -> None:
     """Print the resolved default models (base model for training, embedder for curation)."""
-    from jobs.models import describe_models, resolve_base_model
+    from infra.models import describe_models, resolve_base_model
 
     if prepare:
         console.print(f"base model ready at {resolve_base_model('default')}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.config import ConfigError, check
+from infra.config import ConfigError, check
 
 
 @dataclass(frozen=True)

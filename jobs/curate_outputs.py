@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from jobs.config import to_dict
-from quality import schema, storage
+from infra import storage
+from infra.config import to_dict
+from quality import schema
 
 LEDGER_SCHEMA = pa.schema(
     [

@@ -101,7 +101,7 @@ class IFDScorer:
         max_ifd: float = 0.0,
         max_perplexity: float = 0.0,
     ) -> None:
-        from jobs.models import resolve_base_model
+        from infra.models import resolve_base_model
         from quality.ifd import load_causal_lm
         from quality.score_cache import ScoreCache, default_cache_path
 
@@ -188,7 +188,7 @@ def judge_api_key(url: str, api_key_env: str) -> str:
     """
     from urllib.parse import urlsplit
 
-    from quality.errors import InputError
+    from infra.errors import InputError
 
     key = os.environ.get(api_key_env)
     if key:
@@ -368,7 +368,7 @@ def preflight(cfg) -> None:
         InputError: the judge is remote and its API key variable is unset.
     """
     if cfg.signals.ifd:
-        from jobs.models import resolve_base_model
+        from infra.models import resolve_base_model
 
         resolve_base_model(cfg.signals.ifd_model)
     if cfg.judge.enabled:
@@ -379,7 +379,7 @@ def apply_model_signals(survivors, cfg, console=None):
     """IFD/perplexity and the judge when configured, then the composed quality score."""
     from ray.data import ActorPoolStrategy
 
-    from jobs.ray_env import largest_node_cpus
+    from infra.ray_env import largest_node_cpus
 
     s = cfg.signals
     if s.ifd and survivors.count():
@@ -451,7 +451,7 @@ def _judge(survivors, cfg, console):
 
 def _check_judge_cost(survivors, j, judge_kwargs: dict[str, Any], console) -> None:
     """Print the estimate for the uncached active rows; refuse above judge.max_usd."""
-    from quality.errors import InputError
+    from infra.errors import InputError
 
     counts = survivors.map_batches(
         judge_estimate_batch,

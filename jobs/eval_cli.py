@@ -76,7 +76,7 @@ def eval_command(
     NLL and perplexity are of the reference answers (answer tokens only); ROUGE-L and chrF
     compare greedy answers with them. Runs as Ray Data batch inference; writes eval.json.
     """
-    from jobs.config import load_config
+    from infra.config import load_config
     from jobs.eval_config import EvalConfig
     from jobs.evaluate import print_table, run
 
@@ -138,7 +138,7 @@ def experiment_command(
     the held-out rows and prints each arm's figures with its training cost (time, tokens).
     Writes experiment.json, experiment.png and report.html to --out.
     """
-    from jobs.config import load_config
+    from infra.config import load_config
     from jobs.eval_config import ExperimentConfig
     from jobs.experiment import print_table, run
 

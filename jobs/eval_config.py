@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from jobs.config import check
+from infra.config import check
 from jobs.curate_config import CurateConfig
 from jobs.train_config import TrainConfig
 

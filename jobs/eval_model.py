@@ -205,7 +205,7 @@ class ModelRunner:
     ) -> None:
         import torch
 
-        from jobs.models import resolve_base_model
+        from infra.models import resolve_base_model
 
         if threads > 0:
             torch.set_num_threads(threads)

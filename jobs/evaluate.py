@@ -25,10 +25,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jobs.config import to_dict
+from infra.config import to_dict
+from infra.errors import FinesiftError, ModelNotFoundError
 from jobs.eval_config import EvalConfig, InferenceSettings
 from quality import metrics
-from quality.errors import FinesiftError, ModelNotFoundError
 
 console = Console(stderr=True)
 BASE = "base"
@@ -143,8 +143,8 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
         InputError: when eval_data cannot be read.
         ModelNotFoundError: for a model name that is neither 'base' nor an adapter.
     """
-    from jobs.models import resolve_base_model
-    from jobs.ray_env import init_ray
+    from infra.models import resolve_base_model
+    from infra.ray_env import init_ray
 
     cfg.require_inputs()
     assert cfg.eval_data is not None
@@ -223,7 +223,7 @@ def actor_threads(inf: InferenceSettings) -> int:
     Per node, not cluster-wide: an actor asking for more CPUs than any one node has would
     never be scheduled. Ray needs to be initialized.
     """
-    from jobs.ray_env import largest_node_cpus
+    from infra.ray_env import largest_node_cpus
 
     return inf.num_cpus or max(1, largest_node_cpus() // inf.num_actors)
 

@@ -29,9 +29,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from infra.errors import InputError
 from jobs.eval_config import ExperimentConfig, with_fields
 from quality import schema
-from quality.errors import InputError
 
 console = Console(stderr=True)
 
@@ -43,8 +43,8 @@ def run(cfg: ExperimentConfig) -> dict[str, Any]:
         ConfigError: when data or eval_data is missing.
         InputError: when an input cannot be read or an arm would have no rows.
     """
+    from infra.ray_env import init_ray
     from jobs import evaluate
-    from jobs.ray_env import init_ray
 
     cfg.require_inputs()
     assert cfg.data is not None and cfg.eval_data is not None

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from jobs.config import check, load_config, to_dict
+from infra.config import check, load_config, to_dict
 from jobs.curate_config import CurateConfig
 from jobs.eval_config import EvalConfig
 from jobs.train_config import NAME_PATTERN, TrainConfig
@@ -190,8 +190,8 @@ def split_selection(selected: Path, out_dir: Path, cfg: PipelineConfig) -> tuple
     Raises:
         FinesiftError: when the selection has fewer than two rows.
     """
+    from infra.errors import InputError
     from jobs.train_data import load_examples, split_heldout
-    from quality.errors import InputError
 
     examples, _ = load_examples(selected)
     if len(examples) < 2:
@@ -222,7 +222,7 @@ def deploy(serve_cfg: ServeConfig, name: str, proxy_location: str) -> dict[str, 
     """
     from ray import serve
 
-    from jobs.ray_env import init_ray
+    from infra.ray_env import init_ray
     from serving.launch import serve_until_stopped, start_server
 
     if not os.environ.get("RAY_ADDRESS"):

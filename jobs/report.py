@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from quality import schema, storage
-from quality.errors import InputError
+from infra import storage
+from infra.errors import InputError
+from quality import schema
 
 ROWS_PER_REASON = 50
 """Dropped rows shown per reason in the browsable tables."""

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import yaml
 from rich.console import Console
 
-from quality.errors import FinesiftError
+from infra.errors import FinesiftError
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient

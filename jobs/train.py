@@ -20,9 +20,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.config import load_config, to_dict
+from infra.config import load_config, to_dict
+from infra.errors import FinesiftError
 from jobs.train_config import TrainConfig
-from quality.errors import FinesiftError
 
 console = Console()
 # Environment a worker on another node needs to find and load models the way the driver does.
@@ -73,7 +73,7 @@ def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
         FinesiftError: on bad input (data, base model, a name taken by other inputs) or
             when training fails more often than scaling.max_failures.
     """
-    from jobs.models import resolve_base_model
+    from infra.models import resolve_base_model
 
     cfg.require_inputs()
     assert cfg.data is not None and cfg.name is not None
@@ -215,7 +215,7 @@ def _fit(cfg: TrainConfig, storage_path: str, rows: PreparedRows, fail_at_step: 
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from jobs.ray_env import init_ray
+    from infra.ray_env import init_ray
     from jobs.train_loop import train_loop_per_worker
 
     init_ray()

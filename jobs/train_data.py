@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quality import storage
-from quality.errors import InputError
+from infra import storage
+from infra.errors import InputError
 
 Message = dict[str, str]
 Example = dict[str, Any]  # {"id": str, "prompt": [Message], "completion": [Message]}

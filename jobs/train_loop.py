@@ -37,7 +37,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
     import torch
 
-    from jobs.models import resolve_base_model
+    from infra.models import resolve_base_model
 
     _quiet_libraries()
     cfg: TrainConfig = loop_config["cfg"]

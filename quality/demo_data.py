@@ -30,8 +30,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from infra.errors import FinesiftError
 from quality.demo_tasks import TASKS, Task, phrase
-from quality.errors import FinesiftError
 from quality.text import jaccard, shingles
 
 DEFAULT_MIX: dict[str, float] = {

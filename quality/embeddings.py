@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from quality.errors import ModelNotFoundError
+from infra.errors import ModelNotFoundError
 
 EMBED_MAX_CHARS = 4000
 """Characters of a prompt or a response that get embedded; the real encoder sees ~256 tokens

@@ -207,7 +207,7 @@ def load_causal_lm(path: str, *, device: str = "cpu", threads: int = 0) -> tuple
     """A causal LM and its tokenizer from a local directory (or cached Hub id), eval mode.
 
     Args:
-        path: What ``from_pretrained`` loads (see ``jobs.models.resolve_base_model``).
+        path: What ``from_pretrained`` loads (see ``infra.models.resolve_base_model``).
         device: "cpu" or "cuda".
         threads: torch CPU threads; 0 leaves torch's default.
     """

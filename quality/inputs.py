@@ -3,7 +3,7 @@
 ``discover`` expands the user's paths (local or URIs) into supported files, and
 ``plan_chunks`` cuts those into work units: plain dicts, so Ray Data can carry them as
 rows. :func:`quality.readers.read_chunk` turns one unit into Rows. Problems with a whole
-path (missing, unsupported, not readable Parquet) raise :class:`~quality.errors.InputError`.
+path (missing, unsupported, not readable Parquet) raise :class:`~infra.errors.InputError`.
 
 Chunk dicts: ``{"path", "kind", "start", "end", "first_line"}``. For plain JSONL, start
 and end are byte offsets and a chunk owns the lines that *start* in ``[start, end)``;
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from quality import storage
-from quality.errors import InputError
+from infra import storage
+from infra.errors import InputError
 
 SUPPORTED_SUFFIXES = (
     ".jsonl",
@@ -66,7 +66,7 @@ def discover(paths: Sequence[str]) -> list[str]:
 
     Args:
         paths: files or directories: local paths or URIs (``s3://bucket/dir``,
-            ``gs://...``, ``file:///...``; see :mod:`quality.storage`).
+            ``gs://...``, ``file:///...``; see :mod:`infra.storage`).
 
     Returns:
         Supported files, in the order given (directory contents sorted).

@@ -4,7 +4,7 @@
 chunk dicts are described in :mod:`quality.inputs`); ``read_all`` discovers, plans and
 reads inputs in this process. A bad row never raises: it becomes a quarantined Row with a
 reason code, so every input row is accounted for. Only problems with a whole file
-(corrupt container, deleted since planning) raise :class:`~quality.errors.InputError`,
+(corrupt container, deleted since planning) raise :class:`~infra.errors.InputError`,
 as do a missing or unsupported path given to ``read_all``.
 """
 
@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from functools import partial
 from typing import IO, Any
 
-from quality import storage
-from quality.errors import InputError
+from infra import storage
+from infra.errors import InputError
 from quality.inputs import discover, is_gzip, plan_chunks
 from quality.records import RowError, check_format, normalize, quarantined_row
 from quality.schema import Row

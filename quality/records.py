@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from quality.errors import InputError
+from infra.errors import InputError
 from quality.schema import ACTIVE, QUARANTINED, REASONS, Row
 
 SCHEMAS = ("alpaca", "messages", "sharegpt", "prompt_completion")

@@ -38,7 +38,7 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
     Returns:
         The Serve application, ready for ``serve.run``.
     """
-    from jobs.models import resolve_base_model
+    from infra.models import resolve_base_model
 
     model_dir = resolve_base_model(cfg.base_model)
     adapters_dir = str(Path(cfg.adapters_dir).expanduser().resolve())
@@ -84,7 +84,7 @@ def build_app(args: dict[str, Any]) -> serve.Application:
         args: ``config`` (a YAML file in configs/serve.yaml's format) and any dotted
             ServeConfig keys, e.g. ``base_model=default limits.max_tokens=256``.
     """
-    from jobs.config import load_config
+    from infra.config import load_config
 
     args = dict(args)
     path = args.pop("config", None)

@@ -21,7 +21,7 @@ ConfigOption = Annotated[
 
 
 def _load(config: Path | None, overrides: list[str] | None, **fields: object) -> object:
-    from jobs.config import load_config
+    from infra.config import load_config
     from serving.config import ServeConfig
 
     return load_config(ServeConfig, config, overrides or [], **fields)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from quality.errors import FinesiftError
+from infra.errors import FinesiftError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 """Where ``finesift serve`` listens by default."""

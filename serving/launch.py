@@ -28,7 +28,7 @@ def base_url(cfg: ServeConfig) -> str:
 def start_server(cfg: ServeConfig, api_key: str | None = None) -> str:
     """Deploy the app on Ray Serve and return once every replica is up.
 
-    Joins ``RAY_ADDRESS`` or starts a local Ray (``jobs.ray_env.init_ray``). Serve's HTTP
+    Joins ``RAY_ADDRESS`` or starts a local Ray (``infra.ray_env.init_ray``). Serve's HTTP
     address is cluster-wide and fixed by the first app that starts Serve; a second app
     with another ``route_prefix`` shares it.
 
@@ -41,7 +41,7 @@ def start_server(cfg: ServeConfig, api_key: str | None = None) -> str:
     """
     from ray import serve
 
-    from jobs.ray_env import init_ray
+    from infra.ray_env import init_ray
     from serving.app import build_application
 
     init_ray()

@@ -222,7 +222,7 @@ def test_rayjob_runs_the_train_command_with_valid_options():
 
 
 def test_rayservice_serve_config_builds_a_valid_serve_config():
-    from jobs.config import load_config
+    from infra.config import load_config
     from serving.config import ServeConfig
 
     doc = dict(kuberay_documents())["cluster/kuberay/rayservice.yaml:RayService"]

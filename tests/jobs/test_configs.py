@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import ConfigError, load_config
+from infra.config import ConfigError, load_config
 from jobs.curate_config import CurateConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

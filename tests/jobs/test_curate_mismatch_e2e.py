@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.config import load_config
+from infra.config import load_config
 from jobs.curate_config import CurateConfig
 
 pytestmark = pytest.mark.ray

@@ -8,11 +8,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from infra.errors import InputError, ModelNotFoundError
 from jobs import curate_ops as ops
 from jobs import curate_signals as signals
 from jobs.curate_config import CurateConfig, JudgeConfig, SignalsConfig
 from jobs.curate_signals import IFDScorer, compose_quality, score_relevance
-from quality.errors import InputError, ModelNotFoundError
 from quality.judge import FAILED, OK, JudgeResult
 
 

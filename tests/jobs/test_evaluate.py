@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import ConfigError, load_config
+from infra.config import ConfigError, load_config
+from infra.errors import ModelNotFoundError
 from jobs.eval_config import EvalConfig, ExperimentConfig
-from quality.errors import ModelNotFoundError
 from quality.metrics import IGNORE_INDEX
 
 ROWS = [

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from infra.errors import InputError
 from jobs.eval_config import ExperimentConfig, with_fields
 from jobs.experiment import assemble, overlap, random_sample, readable_rows, write_arm
-from quality.errors import InputError
 
 
 def write_noisy(path):

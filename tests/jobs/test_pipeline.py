@@ -10,9 +10,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from jobs.config import ConfigError, load_config
+from infra.config import ConfigError, load_config
+from infra.errors import InputError
 from jobs.pipeline import PipelineConfig, split_selection
-from quality.errors import InputError
 
 
 def test_one_tree_holds_every_steps_config():

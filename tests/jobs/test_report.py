@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from infra.errors import InputError
 from jobs.curate_outputs import LEDGER_SCHEMA
 from jobs.report import ROWS_PER_REASON, write_report
-from quality.errors import InputError
 
 SECTIONS = ["overview", "counts", "quality", "map", "dropped", "training", "eval", "experiment"]
 

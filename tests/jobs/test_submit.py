@@ -226,8 +226,8 @@ def test_cli_errors_print_without_traceback(monkeypatch):
 
 
 def test_a_job_error_is_one_line_so_the_failure_reason_is_whole(capsys, monkeypatch):
+    from infra.errors import FinesiftError
     from jobs.cli import run_main
-    from quality.errors import FinesiftError
 
     why = "scaling.use_gpu is set but the Ray cluster has no GPU; " * 3 + "drop --use-gpu"
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import ConfigError, load_config, to_dict
+from infra.config import ConfigError, load_config, to_dict
+from infra.errors import FinesiftError, InputError
 from jobs.train_config import TrainConfig
 from jobs.train_data import (
     apply_length_policy,
@@ -22,7 +23,6 @@ from jobs.train_data import (
     split_heldout,
     to_prompt_completion,
 )
-from quality.errors import FinesiftError, InputError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -316,8 +316,8 @@ def test_a_run_started_with_other_base_model_or_lora_is_refused(tmp_path, tiny_m
 
 
 def test_unknown_base_model_and_missing_mlflow_are_clear(tmp_path, tiny_model_dir):
+    from infra.errors import ModelNotFoundError
     from jobs import train as train_job
-    from quality.errors import ModelNotFoundError
 
     data = write_jsonl(tmp_path / "d.jsonl", arithmetic_rows(8))
     with pytest.raises(ModelNotFoundError, match="does not exist"):

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from infra.errors import FinesiftError
 from quality.demo_data import (
     DEFAULT_MIX,
     JUNK_RULES,
@@ -21,7 +22,6 @@ from quality.demo_data import (
     shingle_jaccard,
     write_jsonl,
 )
-from quality.errors import FinesiftError
 from quality.text import exact_key, instruction_key, jaccard, shingles
 
 N = 2000

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infra.errors import ModelNotFoundError
 from quality.embeddings import (
     EMBED_MAX_CHARS,
     Encoder,
@@ -20,7 +21,6 @@ from quality.embeddings import (
     resolve_encoder_path,
     row_vectors,
 )
-from quality.errors import ModelNotFoundError
 
 TEXTS = [
     "How do I reverse a list in Python? Use slicing: my_list[::-1] returns a reversed copy.",

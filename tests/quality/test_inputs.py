@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.errors import InputError
 from quality import inputs, readers
-from quality.errors import InputError
 from quality.inputs import discover, plan_chunks
 from quality.readers import read_all, read_chunk
 

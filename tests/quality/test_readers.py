@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from quality.errors import InputError
+from infra.errors import InputError
 from quality.inputs import plan_chunks
 from quality.readers import read_all, read_chunk
 from quality.schema import Row

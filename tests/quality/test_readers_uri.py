@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from quality import storage
-from quality.errors import InputError
+from infra import storage
+from infra.errors import InputError
 from quality.inputs import discover, file_kind, plan_chunks
 from quality.readers import read_all, read_chunk
 

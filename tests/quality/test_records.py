@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from quality.errors import InputError
+from infra.errors import InputError
 from quality.records import RowError, detect_schema, normalize, quarantined_row
 from quality.schema import REASONS, Row
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobs.config import ConfigError, load_config
-from quality.errors import FinesiftError
+from infra.config import ConfigError, load_config
+from infra.errors import FinesiftError
 from serving.client import ask, make_client, openai_url, read_prompts, side_by_side, write_jsonl
 from serving.config import ServeConfig
 from serving.launch import base_url
@@ -175,12 +175,12 @@ def serve_logger():
 def test_start_server_hands_the_log_level_to_serve(monkeypatch, serve_logger):
     from ray import serve
 
-    import jobs.ray_env
+    import infra.ray_env
     import serving.app
     from serving import launch
 
     seen = {}
-    monkeypatch.setattr(jobs.ray_env, "init_ray", lambda: None)
+    monkeypatch.setattr(infra.ray_env, "init_ray", lambda: None)
     monkeypatch.setattr(serving.app, "build_application", lambda cfg, api_key: "app")
     monkeypatch.setattr(serve, "start", lambda **kw: seen.update(start=kw["logging_config"]))
     monkeypatch.setattr(serve, "run", lambda app, **kw: seen.update(run=kw["logging_config"]))

@@ -70,7 +70,7 @@ def assert_error(status: int, body: object, expected: int, code: str | None = No
 @pytest.fixture(scope="module")
 def server(ray_session, tiny_model_dir, adapters_template, tmp_path_factory):
     """The app with limits small enough to hit, two CPUs' worth of test budget."""
-    from jobs.config import load_config
+    from infra.config import load_config
     from serving.config import ServeConfig
     from serving.launch import start_server, stop_server
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from quality.errors import InputError
+from infra.errors import InputError
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # 2+ letters: "C://" is a drive
 _COPY_BLOCK = 1 << 20

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import models
-from quality.errors import ModelNotFoundError
+from infra import models
+from infra.errors import ModelNotFoundError
 
 
 @pytest.fixture

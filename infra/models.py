@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from quality.errors import ModelNotFoundError
+from infra.errors import ModelNotFoundError
 
 DEFAULT_BASE_MODEL = "SmolLM2-135M-Instruct"
 """Name of the bundled base model, and of its converted directory under finesift_home()."""

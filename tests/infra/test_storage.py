@@ -1,4 +1,4 @@
-"""quality.storage: local paths and URIs through one set of helpers, without the network.
+"""infra.storage: local paths and URIs through one set of helpers, without the network.
 
 s3:// and gs:// are only routed (their filesystems are built, never contacted); reading and
 writing is exercised over file:// and an fsspec in-memory filesystem.
@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from quality import storage
-from quality.errors import InputError
+from infra import storage
+from infra.errors import InputError
 
 fsspec = pytest.importorskip("fsspec")
 

@@ -1,4 +1,4 @@
-"""jobs.ray_env: a job without RAY_ADDRESS starts its own Ray, whatever else is on the machine."""
+"""infra.ray_env: a job without RAY_ADDRESS starts its own Ray, whatever else is on the machine."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 START_AND_COUNT = """
 import ray
-from jobs.ray_env import init_ray
+from infra.ray_env import init_ray
 init_ray(num_cpus=1)
 print("cpus", int(ray.cluster_resources()["CPU"]))
 ray.shutdown()

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from quality.errors import FinesiftError
+from infra.errors import FinesiftError
 
 T = TypeVar("T")
 
