@@ -89,8 +89,8 @@ def curate(path: Path, out: Path, model: str, overrides: Sequence[str] = ()) -> 
     import pyarrow.parquet as pq
 
     from infra.config import load_config
-    from jobs.curate import run
-    from jobs.curate_config import CurateConfig
+    from jobs.curation.config import CurateConfig
+    from jobs.curation.curate import run
 
     rows = _count_rows(path)
     cfg = load_config(
@@ -267,7 +267,7 @@ def planted_details(rows: Sequence[dict], ledger: Sequence[dict]) -> dict[str, A
 
 def part_planted(n_rows: int, model: str, work: Path) -> dict[str, Any]:
     """Generate, curate and score the planted defects."""
-    from quality.demo_data import generate, write_jsonl
+    from jobs.demo.generator import generate, write_jsonl
 
     rows = generate(n_rows, seed=0)
     path = work / "demo.jsonl"
@@ -427,8 +427,8 @@ def self_instruct_terms(embed_model: str, ifd: bool) -> dict[str, dict[str, np.n
     own task's). IFD and perplexity use the bundled base model through the score cache, as
     ``finesift curate`` with signals.ifd=true does, so a second run is fast.
     """
-    from jobs.curate_config import SignalsConfig
-    from jobs.curate_signals import IFDScorer
+    from jobs.curation.config import SignalsConfig
+    from jobs.curation.signals import IFDScorer
     from quality import composite
     from quality.embeddings import load_encoder
     from quality.heuristics import evaluate_batch

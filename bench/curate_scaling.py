@@ -3,7 +3,7 @@
 For each size (10k and 100k generated rows; 1M with --full) it measures, each in a
 fresh process so Ray and model caches do not leak between them:
 
-- curate: wall time of `jobs.curate.run` (Ray start included), rows/s, and peak memory
+- curate: wall time of `jobs.curation.curate.run` (Ray start included), rows/s, and peak memory
   (RSS summed over the driver and every Ray process it started, sampled every 0.2 s);
 - floor: the same input rows embedded by the same model in one plain process (model
   load excluded), the least work any semantic curation must do;
@@ -71,8 +71,8 @@ def measured(fn):
 
 def child_curate(data: str, out: str, model: str) -> dict:
     from infra.config import load_config
-    from jobs.curate import run
-    from jobs.curate_config import CurateConfig
+    from jobs.curation.config import CurateConfig
+    from jobs.curation.curate import run
 
     cfg = load_config(
         CurateConfig, None, [f"embed.model={model}", "report=false"], inputs=(data,), out=out
@@ -183,7 +183,7 @@ def main() -> None:
         print(json.dumps(fn(*rest)))
         return
 
-    from quality.demo_data import generate, write_jsonl
+    from jobs.demo.generator import generate, write_jsonl
 
     sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.full else [])
     rows = []

@@ -17,9 +17,9 @@ from pathlib import Path
 from rich.console import Console
 
 from infra.config import load_config
-from jobs.eval_config import ExperimentConfig
-from jobs.experiment import print_table, run
-from quality.demo_data import generate, write_jsonl
+from jobs.demo.generator import generate, write_jsonl
+from jobs.evaluation.config import ExperimentConfig
+from jobs.evaluation.experiment import print_table, run
 from quality.text import normalize_text
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "experiment.yaml"

@@ -4,13 +4,13 @@ Both sides score the same rows with the same model (the bundled SmolLM2-135M-Ins
 default), length cap, batch size and torch threads, in the same run:
 
 - plain: one process loads the model and calls ``quality.ifd.score_ifd`` batch by batch;
-- ray: ``jobs.curate_signals.IFDScorer`` in a one-actor ``ActorPoolStrategy`` pool over a
+- ray: ``jobs.curation.signals.IFDScorer`` in a one-actor ``ActorPoolStrategy`` pool over a
   Ray dataset, as ``finesift curate`` runs it with signals.ifd=true (a fresh, empty score
   cache, so every row is computed).
 
 Rows/s count the whole of each side after Ray is up: model load and scoring (for Ray, also
 actor start and moving blocks). The target is ray/plain >= 0.8. Rows are clean demo rows
-(``quality.demo_data``, seed 0).
+(``jobs.demo.generator``, seed 0).
 
     .venv/bin/python bench/score_throughput.py [--rows 256] [--batch-size 8] [--max-length 512]
 """
@@ -33,8 +33,8 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 def demo_rows(n: int) -> list[dict]:
     """n clean demo rows as canonical curation rows (every ROW_SCHEMA column present)."""
-    from jobs.curate_ops import ROW_SCHEMA
-    from quality.demo_data import generate
+    from jobs.curation.ops import ROW_SCHEMA
+    from jobs.demo.generator import generate
 
     rows = []
     for i, r in enumerate(r for r in generate(3 * n, seed=0) if r["truth"] == "clean"):
@@ -73,8 +73,8 @@ def on_ray(rows: list[dict], args: argparse.Namespace, cache: Path) -> float:
     import ray
     from ray.data import ActorPoolStrategy
 
-    from jobs.curate_ops import ROW_SCHEMA
-    from jobs.curate_signals import IFDScorer
+    from jobs.curation.ops import ROW_SCHEMA
+    from jobs.curation.signals import IFDScorer
 
     table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
     ds = ray.data.from_arrow(table).materialize()

@@ -1,6 +1,6 @@
 """Training throughput: `finesift train` (Ray Train, one worker) vs plain TRL in one process.
 
-Both sides run the same SFTTrainer (``jobs.train_loop.build_sft_trainer``) on the same rows,
+Both sides run the same SFTTrainer (``jobs.training.loop.build_sft_trainer``) on the same rows,
 base model (the bundled SmolLM2-135M-Instruct by default), steps, batch and torch threads,
 with one checkpoint midway and one at the end. Figures:
 
@@ -11,7 +11,7 @@ with one checkpoint midway and one at the end. Figures:
 - peak RSS of the process that trains (the Ray Train worker / the plain process).
 
 The plain side runs in a subprocess so its peak memory is its own. Data: --data, else
-demo/curated/selected.jsonl when present, else clean rows from ``quality.demo_data``.
+demo/curated/selected.jsonl when present, else clean rows from ``jobs.demo.generator``.
 
     .venv/bin/python bench/train_throughput.py [--steps 12] [--batch-size 2] [--max-length 256]
 """
@@ -37,7 +37,7 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 def bench_config(args: argparse.Namespace, data: str, out: Path):
     """The TrainConfig both sides use."""
     from infra.config import load_config
-    from jobs.train_config import TrainConfig
+    from jobs.training.config import TrainConfig
 
     half = max(1, args.steps // 2)
     return load_config(
@@ -68,7 +68,7 @@ def bench_data(args: argparse.Namespace, out: Path) -> str:
     curated = ROOT / "demo" / "curated" / "selected.jsonl"
     if curated.is_file():
         return str(curated)
-    from quality.demo_data import generate, write_jsonl
+    from jobs.demo.generator import generate, write_jsonl
 
     path = out / "rows.jsonl"
     write_jsonl(generate(400, seed=0, mix={"clean": 1.0}), path)
@@ -80,8 +80,8 @@ def run_plain(args: argparse.Namespace) -> None:
     import torch
 
     from infra.models import resolve_base_model
-    from jobs.train import prepare_rows
-    from jobs.train_loop import build_sft_trainer, peak_rss_mb
+    from jobs.training.loop import build_sft_trainer, peak_rss_mb
+    from jobs.training.train import prepare_rows
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -111,7 +111,7 @@ def run_plain(args: argparse.Namespace) -> None:
 
 def run_ray(args: argparse.Namespace, data: str, out: Path) -> dict:
     """`finesift train` through its Python entry point (Ray Train, one worker)."""
-    from jobs.train import train
+    from jobs.training.train import train
 
     started = time.time()
     result = train(bench_config(args, data, out))

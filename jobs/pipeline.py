@@ -1,9 +1,10 @@
 """``finesift pipeline``: curate, train, evaluate, then deploy the serving app, in one job.
 
-Each step calls the step's own job function (``jobs.curate.run``, ``jobs.train.train``,
-``jobs.evaluate.run``, ``serving.launch.start_server``) with its config built from one
-tree, :class:`PipelineConfig`, whose ``curate``/``train``/``eval``/``serve`` sections take
-any key of those commands (``train.optim.max_steps=50``). Outputs land under ``out``:
+Each step calls the step's own job function (``jobs.curation.curate.run``,
+``jobs.training.train.train``, ``jobs.evaluation.evaluate.run``,
+``serving.launch.start_server``) with its config built from one tree,
+:class:`PipelineConfig`, whose ``curate``/``train``/``eval``/``serve`` sections take any
+key of those commands (``train.optim.max_steps=50``). Outputs land under ``out``:
 
 - ``curated/``: curate's outputs (selected.jsonl, ledger.parquet, summary.json...);
 - ``split/``: without ``eval_data``, curate's selection split into train.jsonl and a
@@ -29,9 +30,9 @@ import typer
 from rich.console import Console
 
 from infra.config import check, load_config, to_dict
-from jobs.curate_config import CurateConfig
-from jobs.eval_config import EvalConfig
-from jobs.train_config import NAME_PATTERN, TrainConfig
+from jobs.curation.config import CurateConfig
+from jobs.evaluation.config import EvalConfig
+from jobs.training.config import NAME_PATTERN, TrainConfig
 from serving.config import ServeConfig
 
 console = Console(stderr=True)
@@ -101,7 +102,9 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
         FinesiftError: from any step (bad input, a model that cannot be found, too few
             rows to train on...), with the step's own message.
     """
-    from jobs import curate, evaluate, train
+    from jobs.curation import curate
+    from jobs.evaluation import evaluate
+    from jobs.training import train
 
     cfg.require_inputs()
     assert cfg.name is not None
@@ -191,7 +194,7 @@ def split_selection(selected: Path, out_dir: Path, cfg: PipelineConfig) -> tuple
         FinesiftError: when the selection has fewer than two rows.
     """
     from infra.errors import InputError
-    from jobs.train_data import load_examples, split_heldout
+    from jobs.training.data import load_examples, split_heldout
 
     examples, _ = load_examples(selected)
     if len(examples) < 2:

@@ -198,12 +198,12 @@ def test_rayjob_runs_the_train_command_with_valid_options():
     import click
     import typer
 
-    from jobs.train import train_command
+    from jobs.training.train import train_command
 
     doc = dict(kuberay_documents())["cluster/kuberay/rayjob-train.yaml:RayJob"]
     spec = doc["spec"]
     argv = shlex.split(spec["entrypoint"])
-    assert argv[:3] == ["python", "-m", "jobs.train"]
+    assert argv[:3] == ["python", "-m", "jobs.training.train"]
     assert spec["shutdownAfterJobFinishes"] is True
     assert spec["ttlSecondsAfterFinished"] > 0
     runtime_env = yaml.safe_load(spec["runtimeEnvYAML"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import ConfigError, load_config
-from jobs.curate_config import CurateConfig
+from jobs.curation.config import CurateConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -19,15 +19,15 @@ def config_class(path: Path):
     if name.startswith("curate"):
         return CurateConfig
     if name.startswith("train"):
-        from jobs.train_config import TrainConfig
+        from jobs.training.config import TrainConfig
 
         return TrainConfig
     if name.startswith("eval"):
-        from jobs.eval_config import EvalConfig
+        from jobs.evaluation.config import EvalConfig
 
         return EvalConfig
     if name.startswith("experiment"):
-        from jobs.eval_config import ExperimentConfig
+        from jobs.evaluation.config import ExperimentConfig
 
         return ExperimentConfig
     if name == "serve_deploy":

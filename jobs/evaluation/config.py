@@ -1,0 +1,158 @@
+"""The config trees of ``finesift eval`` and ``finesift experiment``.
+
+configs/eval.yaml and configs/experiment.yaml are commented copies. The experiment's tree
+nests the curate, train and eval trees, so any of their knobs can be set for it
+(``train.optim.epochs=2``, ``curate.dedup.semantic_threshold=0.9``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from infra.config import check
+from jobs.curation.config import CurateConfig
+from jobs.training.config import TrainConfig
+
+T = TypeVar("T")
+
+ARMS = ("curated", "random", "full")
+"""Experiment arms: curate's selection, a random sample of the same size, every input row."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Greedy generation for ROUGE-L and chrF against the reference answers."""
+
+    enabled: bool = True
+    """Generate answers; false computes NLL and perplexity only (a single forward pass)."""
+    max_new_tokens: int = 128
+    """Tokens generated per answer; generation time grows linearly (it dominates eval cost)."""
+    max_rows: int = 100
+    """Answers are generated for the first N evaluated rows only; 0 = every evaluated row."""
+
+    def __post_init__(self) -> None:
+        check(self.max_new_tokens >= 1, "generation.max_new_tokens must be at least 1")
+        check(self.max_rows >= 0, "generation.max_rows must be >= 0 (0 = every row)")
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """The Ray Data actor pool that holds the model."""
+
+    num_actors: int = 1
+    """Actors, each with its own copy of the model (one per GPU on a GPU cluster)."""
+    num_gpus: float = 0.0
+    """GPUs per actor; 0 runs on CPU in float32, > 0 on GPU in bfloat16 where supported."""
+    num_cpus: int = 0
+    """CPU threads per actor; 0 = all the cluster's CPUs divided among the actors."""
+    batch_size: int = 8
+    """Rows per forward pass; memory grows linearly (with the sequence length)."""
+    max_length: int = 1024
+    """Tokens per scored row (prompt + answer); longer rows keep their start, and answer
+    tokens cut off are not scored."""
+
+    def __post_init__(self) -> None:
+        check(self.num_actors >= 1, "inference.num_actors must be at least 1")
+        check(self.num_gpus >= 0, "inference.num_gpus must be >= 0 (0 = CPU)")
+        check(self.num_cpus >= 0, "inference.num_cpus must be >= 0 (0 = automatic)")
+        check(self.batch_size >= 1, "inference.batch_size must be at least 1")
+        check(self.max_length >= 16, "inference.max_length must be at least 16 tokens")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything ``finesift eval`` does; see configs/eval.yaml for a commented copy."""
+
+    models: tuple[str, ...] = ("base",)
+    """Models to compare: 'base' (the base model alone), adapter names under adapters_dir,
+    or adapter directories."""
+    eval_data: str | None = None
+    """Held-out rows (JSONL: messages, alpaca or prompt/response; a local path or an
+    s3:// / gs:// URI); the last assistant turn of each row is the reference answer."""
+    base_model: str = "default"
+    """What 'base' means: 'default' (bundled SmolLM2-135M-Instruct), a directory or a Hub
+    id. Adapters use the base model recorded in their finesift.json."""
+    adapters_dir: str = "adapters"
+    """Where adapter names are looked up."""
+    out: str = "runs/eval"
+    """Output directory for eval.json and eval_samples.jsonl."""
+    max_rows: int = 200
+    """Rows evaluated (the file's first N usable rows); 0 = all. NLL costs one forward pass
+    per row."""
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+
+    def __post_init__(self) -> None:
+        check(bool(self.models), "no models to evaluate: pass --models base,NAME")
+        check(
+            all(isinstance(m, str) and m.strip() for m in self.models),
+            "--models must be a comma-separated list of names, e.g. --models base,smol-demo",
+        )
+        check(len(set(self.models)) == len(self.models), "--models lists a model twice")
+        check(self.max_rows >= 0, "max_rows must be >= 0 (0 = all rows)")
+
+    def require_inputs(self) -> None:
+        """Check the fields a run needs but a config file may leave unset."""
+        check(self.eval_data is not None, "no eval data: pass --eval-data heldout.jsonl")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything ``finesift experiment`` does; see configs/experiment.yaml.
+
+    Every arm is trained with the same ``train`` settings for the same number of epochs
+    (not steps): that is how a user would train on each dataset, and it makes the curated
+    and random arms (same row count) cost the same steps while the full arm shows what
+    training on everything costs.
+    """
+
+    data: str | None = None
+    """The noisy input: a file or directory curate can read."""
+    eval_data: str | None = None
+    """Held-out clean rows that no arm trains on (JSONL)."""
+    out: str = "runs/experiment"
+    """Output directory: curate's outputs, the arms' data, adapters/, eval.json,
+    experiment.json, experiment.png and report.html."""
+    budget: int = 500
+    """Rows curate selects; the random arm draws as many rows as curate selected."""
+    arms: tuple[str, ...] = ARMS
+    """Which of curated, random and full to train."""
+    seed: int = 0
+    """Seed of the random arm's sample (curate and train keep their own seeds)."""
+    curate: CurateConfig = field(default_factory=CurateConfig)
+    """Curation settings (inputs, out and selection.budget are set by the experiment)."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Training settings shared by every arm (data, name, eval_data, adapters_dir and
+    scaling.storage_path are set per arm)."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Evaluation settings (models, eval_data, adapters_dir and out are set by the
+    experiment)."""
+
+    def __post_init__(self) -> None:
+        check(self.budget >= 1, "--budget must be a positive number of rows, e.g. 500")
+        check(bool(self.arms), f"--arms must name at least one of {', '.join(ARMS)}")
+        unknown = [a for a in self.arms if a not in ARMS]
+        check(not unknown, f"unknown arm(s) {unknown}; --arms takes {','.join(ARMS)}")
+        check(len(set(self.arms)) == len(self.arms), "--arms lists an arm twice")
+
+    def require_inputs(self) -> None:
+        """Check the fields a run needs but a config file may leave unset."""
+        check(self.data is not None, "no input data: pass --data noisy.jsonl")
+        check(self.eval_data is not None, "no held-out data: pass --eval-data heldout.jsonl")
+
+
+def with_fields(cfg: T, **changes: Any) -> T:
+    """``dataclasses.replace`` that reaches into nested trees: ``selection__budget=5``."""
+    nested: dict[str, dict] = {}
+    flat = {}
+    for key, value in changes.items():
+        head, _, rest = key.partition("__")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[key] = value
+    for head, sub in nested.items():
+        flat[head] = with_fields(getattr(cfg, head), **sub)
+    return dataclasses.replace(cfg, **flat)

@@ -1,0 +1,67 @@
+"""The embed pool: how many encoder actors start, and how many threads each gets."""
+
+from __future__ import annotations
+
+from jobs.curation.embed import embed_pool
+
+
+def pool(**settings) -> tuple[int, int]:
+    cluster = dict(cluster_cpus=8, cluster_gpus=0, node_cpus=4, blocks=100)
+    knobs = dict(num_actors=0, num_cpus=0, num_gpus=0)
+    return embed_pool(**{**cluster, **knobs, **settings})
+
+
+def test_the_default_embed_pool_is_one_single_thread_actor_per_cluster_cpu():
+    assert pool() == (8, 1)
+    assert pool(num_cpus=2) == (4, 2)  # two threads each, as many actors as fit
+    assert pool(cluster_cpus=1) == (1, 1)
+
+
+def test_a_set_number_of_embed_actors_splits_a_node_between_them():
+    assert pool(num_actors=1) == (1, 4)  # the whole largest node, as before
+    assert pool(num_actors=3) == (3, 1)
+    assert pool(num_actors=2, num_cpus=3) == (2, 3)
+
+
+def test_on_gpus_the_embed_pool_has_one_actor_per_gpu_share():
+    assert pool(num_gpus=1, cluster_gpus=4) == (4, 0)
+    assert pool(num_gpus=0.5, cluster_gpus=2) == (4, 0)
+    assert pool(num_gpus=1, cluster_gpus=0) == (1, 0)  # waits for the autoscaler's GPU node
+    assert pool(num_gpus=1, num_actors=2, cluster_gpus=8) == (2, 0)
+
+
+def test_a_default_pool_never_has_more_actors_than_blocks_to_embed():
+    assert pool(cluster_cpus=136, blocks=10) == (10, 1)  # 126 idle encoders otherwise
+    assert pool(num_gpus=1, cluster_gpus=8, blocks=3) == (3, 0)
+    assert pool(blocks=0) == (1, 1)
+    assert pool(num_actors=4, blocks=1) == (4, 1)  # a number the user set is kept
+
+
+def test_the_embedder_adds_row_vectors_with_their_parts_aligned_to_the_rows():
+    import numpy as np
+    import pyarrow as pa
+
+    from jobs.curation.embed import Embedder
+    from jobs.curation.ops import vectors_of
+    from quality.embeddings import load_encoder
+
+    batch = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "prompt": ["Name a primary colour.", "What is 2 + 2?", "Translate 'cat' to German."],
+            "response": ["Red.", "4", "Katze"],
+        }
+    )
+    kwargs = dict(model="hashing", device="cpu", batch_size=8, max_length=64, threads=1)
+    out = Embedder(**kwargs, parts=True)(batch)
+    assert out["id"].to_pylist() == ["a", "b", "c"]
+    encoder = load_encoder("hashing")
+    for i in range(3):
+        own = encoder.encode([batch["prompt"][i].as_py(), batch["response"][i].as_py()])
+        assert np.allclose(vectors_of(out, "instruction_embedding")[i], own[0], atol=1e-6)
+        assert np.allclose(vectors_of(out, "response_embedding")[i], own[1], atol=1e-6)
+        expected = (own[0] + own[1]) / np.linalg.norm(own[0] + own[1])
+        assert np.allclose(vectors_of(out)[i], expected, atol=1e-6)
+    without_parts = Embedder(**kwargs)(batch)
+    assert "instruction_embedding" not in without_parts.column_names
+    assert np.allclose(vectors_of(without_parts), vectors_of(out))

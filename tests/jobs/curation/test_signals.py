@@ -1,0 +1,254 @@
+"""The signal operators without Ray: IFD through the cache, relevance verdicts, the score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from infra.errors import InputError, ModelNotFoundError
+from jobs.curation import ops, signals
+from jobs.curation.config import CurateConfig, JudgeConfig, SignalsConfig
+from jobs.curation.signals import IFDScorer, compose_quality, score_relevance
+from quality.judge import FAILED, OK, JudgeResult
+
+
+def rows_table(pairs: list[tuple[str, str]], **columns) -> pa.Table:
+    rows = [
+        {"id": f"r{i}", "prompt": p, "response": r, "status": "active", "quality": 0.8}
+        for i, (p, r) in enumerate(pairs)
+    ]
+    for name, values in columns.items():
+        for row, value in zip(rows, values, strict=True):
+            row[name] = value
+    return ops.to_row_schema(pa.Table.from_pylist(rows))
+
+
+PAIRS = [
+    ("What is the capital of France?", "The capital of France is Paris."),
+    ("Add 2 and 3.", "The answer is 5."),
+    ("List three primary colors.", "Red, blue and yellow."),
+]
+
+
+def scorer_kwargs(model_dir, cache, **overrides) -> dict:
+    """IFDScorer arguments for the tiny model on one CPU thread."""
+    kwargs = dict(model=str(model_dir), device="cpu", max_length=64, batch_size=2, threads=1)
+    return {**kwargs, "cache_path": str(cache), **overrides}
+
+
+def test_ifd_scorer_hits_the_cache_on_a_rerun(tiny_model_dir, tmp_path):
+    kwargs = scorer_kwargs(tiny_model_dir, tmp_path / "scores.sqlite")
+    first = IFDScorer(**kwargs)
+    out = first(rows_table(PAIRS))
+    assert (first.cache.hits, first.cache.misses) == (0, 3)
+    ifd = out["ifd"].to_pylist()
+    assert all(x is not None and math.isfinite(x) for x in ifd)
+    assert all(p > 1 for p in out["perplexity"].to_pylist())
+
+    rerun = IFDScorer(**kwargs)  # a new actor, as after a restart
+    rerun.model = None  # any forward pass now would fail: the answers must come from the cache
+    again = rerun(rows_table(PAIRS))
+    assert (rerun.cache.hits, rerun.cache.misses) == (3, 0)
+    assert again["ifd"].to_pylist() == ifd
+
+    other = IFDScorer(**{**kwargs, "max_length": 32})  # another setting is another key
+    other(rows_table(PAIRS[:1]))
+    assert other.cache.misses == 1
+
+
+def test_ifd_scorer_drops_misaligned_rows_only_when_asked(tiny_model_dir, tmp_path):
+    scorer = IFDScorer(
+        **scorer_kwargs(
+            tiny_model_dir,
+            tmp_path / "c.sqlite",
+            batch_size=4,
+            max_ifd=1e-6,  # every row's IFD is above this: all misaligned
+        )
+    )
+    out = scorer(rows_table(PAIRS))
+    assert out["status"].to_pylist() == ["dropped"] * 3
+    assert out["reason"].to_pylist() == ["misaligned"] * 3
+
+
+def test_score_relevance_drops_the_planted_mismatch_and_sheds_part_columns():
+    from ray.data.extensions import ArrowTensorArray
+
+    rng = np.random.default_rng(0)
+    topics = rng.normal(size=(4, 16))
+    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+    instructions = np.repeat(topics, 3, axis=0).astype(np.float32)
+    responses = instructions.copy()
+    responses[5] = topics[0]  # row 5 (topic 1) is answered with a topic-0 answer
+    table = rows_table([("q", "a")] * 12)
+    table = table.append_column(
+        "instruction_embedding", ArrowTensorArray.from_numpy(instructions)
+    ).append_column("response_embedding", ArrowTensorArray.from_numpy(responses))
+    ids = table["id"].to_pylist()
+
+    out = score_relevance(table, sample_ids=ids, sample=instructions, top_k=1, threshold=-0.2)
+    reasons = out["reason"].to_pylist()
+    assert reasons[5] == "mismatched" and reasons.count("mismatched") == 1
+    assert out["status"].to_pylist()[5] == "dropped"
+    assert "instruction_embedding" not in out.column_names
+    assert out["relevance"].to_pylist()[5] < -0.2
+
+
+def test_compose_quality_averages_the_signals_that_ran():
+    table = rows_table(
+        PAIRS,
+        relevance=[0.1, None, 0.1],
+        ifd=[0.5, None, 1.5],
+        perplexity=[10.0, None, 10.0],
+        judge_score=[None, None, 5.0],
+    )
+    weights = {"heuristics": 1.0, "relevance": 1.0, "ifd": 1.0, "perplexity": 0.0, "judge": 1.0}
+    quality = compose_quality(table, weights=weights, relevance_threshold=-0.2)["quality"]
+    q = quality.to_pylist()
+    assert q[1] == pytest.approx(0.8)  # no signal ran: the heuristic score alone
+    assert q[0] == pytest.approx((0.8 + 1.0 + 1.0) / 3, abs=1e-3)  # aligned, relevant
+    assert q[2] == pytest.approx((0.8 + 1.0 + 0.0 + 1.0) / 4, abs=1e-3)  # IFD >= 1 counts 0
+
+
+def judge_kwargs(tmp_path, **overrides) -> dict:
+    return dict(
+        url="http://127.0.0.1:9",  # nothing listens: a test that reaches the network fails
+        model="m",
+        api_key="k",
+        concurrency=1,
+        retries=0,
+        timeout=1.0,
+        max_tokens=8,
+        cache_path=str(tmp_path / "judge.sqlite"),
+        **overrides,
+    )
+
+
+class RecordingJudge:
+    """Rates every row 2 and remembers which prompts it was asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def rate(self, prompts, responses):
+        self.asked.extend(prompts)
+        return [JudgeResult(2.0, OK, "Score: 2") for _ in prompts]
+
+
+def test_judge_rater_sends_only_active_rows(tmp_path):
+    rater = signals.JudgeRater(min_score=3.0, **judge_kwargs(tmp_path))
+    rater.judge = RecordingJudge()
+    # row 1 was already dropped as misaligned by IFD: a paid judge must not rate it
+    table = rows_table(PAIRS, status=["active", "dropped", "active"])
+    out = rater(table)
+    assert rater.judge.asked == [PAIRS[0][0], PAIRS[2][0]]
+    assert out["judge_score"].to_pylist() == [2.0, None, 2.0]
+    assert out["judge_status"].to_pylist() == ["ok", None, "ok"]
+    assert out["reason"].to_pylist()[0] == "judge_low"
+
+
+def test_judge_estimate_prices_only_active_uncached_rows(tmp_path):
+    table = rows_table(PAIRS, status=["active", "dropped", "active"])
+    out = signals.judge_estimate_batch(
+        table, usd_per_1k_input=1.0, usd_per_1k_output=0.0, **judge_kwargs(tmp_path)
+    )
+    assert out["requests"].to_pylist() == [2]
+    assert out["output_tokens"].to_pylist() == [2 * 8]
+    assert out["usd"].to_pylist()[0] > 0
+
+
+def test_judge_api_key_is_required_for_a_remote_judge(monkeypatch):
+    monkeypatch.delenv("FINESIFT_TEST_KEY", raising=False)
+    with pytest.raises(InputError, match=r"FINESIFT_TEST_KEY.*export"):
+        signals.judge_api_key("https://api.example.com/v1", "FINESIFT_TEST_KEY")
+    assert signals.judge_api_key("http://127.0.0.1:8000", "FINESIFT_TEST_KEY") == "no-key"
+    assert signals.judge_api_key("localhost:8000", "FINESIFT_TEST_KEY") == "no-key"
+    monkeypatch.setenv("FINESIFT_TEST_KEY", "sk-test")
+    assert signals.judge_api_key("https://api.example.com", "FINESIFT_TEST_KEY") == "sk-test"
+
+
+def test_preflight_fails_on_the_driver(tmp_path, monkeypatch):
+    missing = str(tmp_path / "no-such-model")
+    with pytest.raises(ModelNotFoundError, match="no-such-model"):
+        signals.preflight(CurateConfig(signals=SignalsConfig(ifd=True, ifd_model=missing)))
+    monkeypatch.delenv("FINESIFT_TEST_KEY", raising=False)
+    remote = JudgeConfig(
+        enabled=True, url="https://api.example.com", api_key_env="FINESIFT_TEST_KEY"
+    )
+    with pytest.raises(InputError, match="FINESIFT_TEST_KEY"):
+        signals.preflight(CurateConfig(judge=remote))
+    signals.preflight(CurateConfig())  # nothing to check
+
+
+def test_judge_outcomes_are_counted_in_the_summary(tmp_path):
+    from jobs.curation.outputs import write_outputs
+
+    statuses = ["ok", f"{FAILED}: AuthenticationError: 401", None]
+    assert signals.judge_outcomes(statuses) == {"ok": 1, "failed": 1}
+
+    class Ledger:  # write_outputs only iterates batches
+        def iter_batches(self, **_):
+            yield rows_table(PAIRS, status=["dropped"] * 3, judge_status=statuses)
+
+    summary = write_outputs(
+        Ledger(), str(tmp_path), clock_seconds={}, coverage={}, cfg=CurateConfig(), input_files=[]
+    )
+    assert summary["judge"] == {"ok": 1, "failed": 1}
+
+
+class BlockDataset:
+    """The few Ray Dataset methods the samplers use, over explicit blocks; batches come
+    back in reverse, as Ray gives no fixed order. ``random_sample`` draws per block, as
+    Ray does, so its sample depends on the block layout."""
+
+    def __init__(self, blocks: list[pa.Table]) -> None:
+        self.blocks = blocks
+
+    def select_columns(self, columns):
+        return BlockDataset([b.select(columns) for b in self.blocks])
+
+    def map_batches(self, fn, *, batch_format, fn_kwargs):
+        return BlockDataset([fn(b, **fn_kwargs) for b in self.blocks])
+
+    def random_sample(self, fraction, *, seed):
+        return BlockDataset(
+            [
+                b.filter(pa.array(np.random.default_rng(seed + i).random(b.num_rows) < fraction))
+                for i, b in enumerate(self.blocks)
+            ]
+        )
+
+    def iter_batches(self, **_):
+        yield from reversed(self.blocks)
+
+
+def test_relevance_sample_does_not_depend_on_the_block_layout():
+    from ray.data.extensions import ArrowTensorArray
+
+    n = 400
+    vectors = np.random.default_rng(0).normal(size=(n, 4)).astype(np.float32)
+    table = pa.table(
+        {
+            "id": [f"row-{i:03d}" for i in range(n)],
+            "instruction_embedding": ArrowTensorArray.from_numpy(vectors),
+        }
+    )
+    two = BlockDataset([table.slice(0, 200), table.slice(200)])
+    five = BlockDataset([table.slice(i, 80) for i in range(0, n, 80)])
+    ids_a, sample_a = signals.relevance_sample(two, n, size=100, seed=3)
+    ids_b, sample_b = signals.relevance_sample(five, n, size=100, seed=3)
+    assert 50 < len(ids_a) < 150
+    assert ids_a == ids_b == sorted(ids_a)
+    np.testing.assert_array_equal(sample_a, sample_b)
+    np.testing.assert_array_equal(sample_a, vectors[[int(i[4:]) for i in ids_a]])
+    assert signals.relevance_sample(two, n, size=100, seed=4)[0] != ids_a  # the seed matters
+
+
+def test_compose_quality_falls_back_to_the_heuristic_score():
+    # the judge is the only weighted signal and its request failed for row 1
+    table = rows_table(PAIRS, judge_score=[5.0, None, 1.0])
+    weights = {"heuristics": 0.0, "relevance": 0.0, "ifd": 0.0, "perplexity": 0.0, "judge": 1.0}
+    q = compose_quality(table, weights=weights, relevance_threshold=-0.2)["quality"].to_pylist()
+    assert q == pytest.approx([1.0, 0.8, 0.0])

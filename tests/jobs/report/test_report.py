@@ -1,0 +1,292 @@
+"""finesift report: sections, dropped rows beside their kept rows, a headless-Chromium render."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from infra.errors import InputError
+from jobs.curation.outputs import LEDGER_SCHEMA
+from jobs.report.data import ROWS_PER_REASON, write_report
+
+SECTIONS = ["overview", "counts", "quality", "map", "dropped", "training", "eval", "experiment"]
+
+
+def ledger_row(i: int, status: str, reason: str | None, **extra) -> dict:
+    row = {
+        "id": f"r{i}",
+        "source": f"noisy.jsonl:{i + 1}",
+        "status": status,
+        "reason": reason,
+        "detail": None,
+        "duplicate_of": None,
+        "kept_instead": None,
+        "quality": 0.5 + (i % 50) / 100,
+        "failed_rules": [],
+        "cluster": i % 4,
+        "timestamp": None,
+        "prompt": f"Question number {i}?",
+        "response": f"Answer {i}.",
+        "extras": "{}",
+    }
+    return row | extra
+
+
+def planted_rows(n_not_selected: int = 60) -> list[dict]:
+    rows = [ledger_row(i, "selected", None) for i in range(10)]
+    rows.append(
+        ledger_row(
+            10,
+            "dropped",
+            "near_duplicate",
+            duplicate_of="r3",
+            prompt="Question number 3 ??",
+            response="PLANTED near-duplicate of 3",
+        )
+    )
+    rows.append(
+        ledger_row(
+            11, "dropped", "conflict", kept_instead="r4", response="PLANTED conflicting answer"
+        )
+    )
+    rows.append(
+        ledger_row(
+            12,
+            "quarantined",
+            "invalid_json",
+            quality=None,
+            prompt="",
+            response="",
+            detail="Expecting ',' delimiter: line 1 column 9",
+        )
+    )
+    rows.append(ledger_row(13, "dropped", "exact_duplicate", duplicate_of="gone"))
+    rows += [
+        ledger_row(100 + i, "dropped", "not_selected", quality=0.2) for i in range(n_not_selected)
+    ]
+    return rows
+
+
+def write_run(run_dir: Path, rows: list[dict], *, with_map: bool = True) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA), run_dir / "ledger.parquet")
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        counts[(r["status"], r["reason"] or "")] = (
+            counts.get((r["status"], r["reason"] or ""), 0) + 1
+        )
+    summary = {
+        "input_rows": len(rows),
+        "by_status": {
+            s: sum(1 for r in rows if r["status"] == s)
+            for s in ("selected", "dropped", "quarantined")
+        },
+        "by_reason": [
+            {"status": s, "reason": r, "rows": n}
+            for (s, r), n in sorted(counts.items(), key=lambda kv: -kv[1])
+        ],
+        "coverage": {"selected": 0.31, "random": 0.42, "picks": 10, "survivors": 70},
+        "seconds": {"read": 1.0, "embed": 2.5},
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    if with_map:
+        rng = np.random.default_rng(0)
+        mapped = [r for r in rows if r["status"] != "quarantined"]
+        pq.write_table(
+            pa.table(
+                {
+                    "id": [r["id"] for r in mapped],
+                    "x": rng.normal(size=len(mapped)),
+                    "y": rng.normal(size=len(mapped)),
+                    "cluster": [r["cluster"] for r in mapped],
+                    "status": [r["status"] for r in mapped],
+                }
+            ),
+            run_dir / "map.parquet",
+        )
+    return run_dir
+
+
+def add_training_and_eval(run_dir: Path) -> None:
+    adapter = run_dir / "adapters" / "curated"
+    adapter.mkdir(parents=True)
+    (adapter / "finesift.json").write_text(
+        json.dumps(
+            {
+                "name": "curated",
+                "base_model": "default",
+                "train_rows": 10,
+                "steps": 6,
+                "tokens_seen": 1234,
+                "runtime_s": 12.5,
+                "base_eval_loss": 2.1,
+                "final_eval_loss": 1.7,
+                "data": {"path": "selected.jsonl"},
+                "train_loss_history": [{"step": s, "loss": 2.5 - 0.1 * s} for s in range(1, 7)],
+                "eval_loss_history": [{"step": 0, "eval_loss": 2.1}, {"step": 6, "eval_loss": 1.7}],
+            }
+        )
+    )
+    models = [
+        {
+            "name": n,
+            "adapter": None,
+            "nll": v,
+            "perplexity": float(np.exp(v)),
+            "rouge_l": 0.2,
+            "chrf": 25.0,
+            "tokens": 900,
+            "rows": 20,
+            "generated": 10,
+            "seconds": 3.0,
+        }
+        for n, v in (("base", 2.1), ("curated", 1.7))
+    ]
+    (run_dir / "eval.json").write_text(
+        json.dumps(
+            {"eval_data": "heldout.jsonl", "rows": 20, "generated_rows": 10, "models": models}
+        )
+    )
+    (run_dir / "experiment.json").write_text(
+        json.dumps(
+            {
+                "note": "equal epochs",
+                "arms": [
+                    {"arm": "base", "nll": 2.1, "perplexity": 8.2},
+                    {
+                        "arm": "curated",
+                        "rows": 10,
+                        "steps": 6,
+                        "tokens_seen": 1234,
+                        "train_seconds": 12.5,
+                        "nll": 1.7,
+                        "perplexity": 5.5,
+                        "rouge_l": 0.2,
+                        "chrf": 25.0,
+                    },
+                ],
+            }
+        )
+    )
+
+
+def section_ids(page: str) -> list[str]:
+    return re.findall(r'<section id="([a-z]+)">', page)
+
+
+def test_report_has_every_section_and_no_external_reference(tmp_path):
+    run = write_run(tmp_path / "run", planted_rows())
+    add_training_and_eval(run)
+    page = write_report(run).read_text()
+    assert section_ids(page) == SECTIONS
+    assert page.count("data:image/png;base64,") == 5  # bars, histograms, map, curves, experiment
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<script" not in page
+
+
+def test_dropped_rows_sit_beside_the_row_they_lost_to(tmp_path):
+    page = write_report(write_run(tmp_path / "run", planted_rows())).read_text()
+    dup = re.search(r"PLANTED near-duplicate of 3</div>.*?</tr>", page, re.S)
+    assert dup and "<b>r3</b>" in dup.group(0) and "Answer 3." in dup.group(0)
+    conflict = re.search(r"PLANTED conflicting answer</div>.*?</tr>", page, re.S)
+    assert conflict and "<b>r4</b>" in conflict.group(0)
+    # A partner id missing from the ledger is named, not dropped silently.
+    assert "gone (not in the ledger)" in page
+    # Quarantined rows show their detail; the HTML in it is escaped.
+    assert "Expecting &#x27;,&#x27; delimiter" in page
+
+
+def test_rows_per_reason_are_capped_and_say_so(tmp_path):
+    page = write_report(write_run(tmp_path / "run", planted_rows(n_not_selected=80))).read_text()
+    block = re.search(
+        r"<details><summary><code>dropped: not_selected</code>.*?</details>", page, re.S
+    ).group(0)
+    assert f"80 rows, first {ROWS_PER_REASON} shown" in block
+    assert block.count("<tr>") == ROWS_PER_REASON + 1  # + the header row
+
+
+def test_missing_parts_are_skipped_or_explained(tmp_path):
+    page = write_report(write_run(tmp_path / "run", planted_rows(), with_map=False)).read_text()
+    assert section_ids(page) == ["overview", "counts", "quality", "map", "dropped"]
+    assert "No map.parquet in this run" in page
+    assert 'href="#dropped"' in page and 'href="#training"' not in page  # no dead links
+
+
+def test_a_ledger_with_nothing_dropped_still_renders(tmp_path):
+    rows = [ledger_row(i, "selected", None) for i in range(5)]
+    page = write_report(write_run(tmp_path / "run", rows)).read_text()
+    assert "dropped" in section_ids(page) and "<details>" not in page
+
+
+def test_bad_run_directories_are_named(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        write_report(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no finesift outputs"):
+        write_report(tmp_path / "empty")
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed: apt-get update && apt-get install -y chromium")
+    from PIL import Image
+
+    run = write_run(tmp_path / "run", planted_rows())
+    add_training_and_eval(run)
+    report = write_report(run)
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,2000",
+    ]
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", report.resolve().as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert pixels.shape == (2000, 1280)
+    assert pixels.std() > 20  # a blank or single-colour page has (almost) no variance
+    dom = subprocess.run(
+        [*flags, "--dump-dom", report.resolve().as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert section_ids(dom) == SECTIONS
+    assert dom.count('src="data:image/png;base64,') == 5
+
+
+def test_report_of_a_run_on_cloud_storage_is_uploaded_beside_it(tmp_path):
+    run = write_run(tmp_path / "cloudrun", planted_rows())
+    uri = f"file://{run}"
+    page_uri = write_report(uri)
+    assert page_uri == f"{uri}/report.html"
+    page = (run / "report.html").read_text()
+    assert section_ids(page) == ["overview", "counts", "quality", "map", "dropped"]
+    assert uri in page  # the overview names the run by its URI, not the temporary copy
+    assert "finesift report: cloudrun" in page
+    assert "PLANTED near-duplicate of 3" in page
+    with pytest.raises(InputError, match=r"file://.*nope does not exist"):
+        write_report(f"file://{tmp_path}/nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"file://.*empty holds no finesift outputs"):
+        write_report(f"file://{tmp_path}/empty")
