@@ -428,7 +428,7 @@ def self_instruct_terms(embed_model: str, ifd: bool) -> dict[str, dict[str, np.n
     ``finesift curate`` with signals.ifd=true does, so a second run is fast.
     """
     from jobs.curation.config import SignalsConfig
-    from jobs.curation.signals import IFDScorer
+    from jobs.curation.stages.ifd import IFDScorer
     from quality import composite
     from quality.embeddings import load_encoder
     from quality.heuristics import evaluate_batch
@@ -437,7 +437,7 @@ def self_instruct_terms(embed_model: str, ifd: bool) -> dict[str, dict[str, np.n
     cfg = SignalsConfig()
     encoder = load_encoder(embed_model)
     scorer = (
-        IFDScorer("default", "cpu", cfg.ifd_max_length, cfg.ifd_batch_size, 0, None)
+        IFDScorer("default", "cpu", cfg.ifd_max_length, cfg.ifd_batch_size, None, threads=0)
         if ifd
         else None
     )

@@ -77,19 +77,19 @@ def child_curate(data: str, out: str, model: str) -> dict:
     cfg = load_config(
         CurateConfig, None, [f"embed.model={model}", "report=false"], inputs=(data,), out=out
     )
-    seconds, peak, summary = measured(lambda: run(cfg))
+    seconds, peak, result = measured(lambda: run(cfg))
     removed = sum(
-        r["rows"]
-        for r in summary["by_reason"]
-        if r["reason"] in ("exact_duplicate", "near_duplicate", "semantic_duplicate")
+        r.rows
+        for r in result.by_reason
+        if r.reason in ("exact_duplicate", "near_duplicate", "semantic_duplicate")
     )
     return {
         "seconds": seconds,
         "peak_rss_mb": peak,
-        "stages": summary["seconds"],
-        "embedded_rows": summary["rows_in"].get("embed", 0),
+        "stages": result.seconds,
+        "embedded_rows": result.rows_in.get("embed", 0),
         "duplicates_removed": removed,
-        "rows": summary["input_rows"],
+        "rows": result.input_rows,
     }
 
 

@@ -4,7 +4,7 @@ Both sides score the same rows with the same model (the bundled SmolLM2-135M-Ins
 default), length cap, batch size and torch threads, in the same run:
 
 - plain: one process loads the model and calls ``quality.ifd.score_ifd`` batch by batch;
-- ray: ``jobs.curation.signals.IFDScorer`` in a one-actor ``ActorPoolStrategy`` pool over a
+- ray: ``jobs.curation.stages.ifd.IFDScorer`` in a one-actor ``ActorPoolStrategy`` pool over a
   Ray dataset, as ``finesift curate`` runs it with signals.ifd=true (a fresh, empty score
   cache, so every row is computed).
 
@@ -33,16 +33,15 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 def demo_rows(n: int) -> list[dict]:
     """n clean demo rows as canonical curation rows (every ROW_SCHEMA column present)."""
-    from jobs.curation.ops import ROW_SCHEMA
     from jobs.demo.generator import generate
+    from quality.schema import new_row
 
     rows = []
     for i, r in enumerate(r for r in generate(3 * n, seed=0) if r["truth"] == "clean"):
         if len(rows) == n:
             break
         prompt = f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"]
-        row = dict.fromkeys(ROW_SCHEMA.names)
-        row.update(id=f"r{i}", prompt=prompt, response=r["output"], status="active", cluster=-1)
+        row = new_row(id=f"r{i}", prompt=prompt, response=r["output"])
         rows.append(row)
     return rows
 
@@ -73,8 +72,8 @@ def on_ray(rows: list[dict], args: argparse.Namespace, cache: Path) -> float:
     import ray
     from ray.data import ActorPoolStrategy
 
-    from jobs.curation.ops import ROW_SCHEMA
-    from jobs.curation.signals import IFDScorer
+    from jobs.curation.stages.ifd import IFDScorer
+    from quality.schema import ROW_SCHEMA
 
     table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
     ds = ray.data.from_arrow(table).materialize()

@@ -57,3 +57,15 @@ def largest_node_cpus() -> int:
 
     cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
     return max(1, int(max(cpus, default=1)))
+
+
+def assigned_cpus() -> int:
+    """CPUs Ray reserved for the calling task or actor, or 0 outside a Ray worker.
+
+    Actors use it to size their thread pools to what the runner reserved for them.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        return 0
+    return int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))

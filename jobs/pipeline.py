@@ -120,11 +120,8 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
         out=str(out / "curated"),
         selection=dataclasses.replace(cfg.curate.selection, budget=cfg.budget),
     )
-    summary = curate.run(curate_cfg)
-    report["steps"]["curate"] = {
-        "input_rows": summary["input_rows"],
-        "by_status": summary["by_status"],
-    }
+    curated = curate.run(curate_cfg)
+    report["steps"]["curate"] = {"input_rows": curated.input_rows, "by_status": curated.by_status}
     selected = out / "curated" / "selected.jsonl"
 
     train_data, eval_data = str(selected), cfg.eval_data

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.errors import InputError
-from quality.schema import ACTIVE, QUARANTINED, REASONS, Row
+from quality.schema import ACTIVE, QUARANTINED, REASONS, Row, new_row
 
 SCHEMAS = ("alpaca", "messages", "sharegpt", "prompt_completion")
 
@@ -178,7 +178,7 @@ def quarantined_row(*, source: str, raw: str, reason: str, detail: str) -> Row:
     if reason not in REASONS:
         raise ValueError(f"unknown reason code {reason!r}; add it to quality.schema.REASONS")
     raw, detail = _clean_text(raw), _clean_text(detail)
-    return _empty_row(
+    return new_row(
         id=_sha16(source + "\n" + raw),
         source=source,
         raw=raw,
@@ -365,7 +365,7 @@ def _build_row(
     body = [t["content"] for t in turns if t["role"] != "system"]
     raw_id = row.get(id_field)
     row_id = "" if raw_id is None else str(raw_id).strip()
-    return _empty_row(
+    return new_row(
         id=row_id or _sha16(messages + "\n" + source),
         source=source,
         messages=messages,
@@ -375,29 +375,6 @@ def _build_row(
         timestamp=_timestamp(row.get(timestamp_field)),
         status=ACTIVE,
     )
-
-
-def _empty_row(**values: Any) -> Row:
-    row: Row = {
-        "id": "",
-        "source": "",
-        "messages": "[]",
-        "prompt": "",
-        "response": "",
-        "extras": "{}",
-        "timestamp": None,
-        "raw": None,
-        "status": ACTIVE,
-        "reason": None,
-        "detail": None,
-        "duplicate_of": None,
-        "kept_instead": None,
-        "quality": None,
-        "failed_rules": [],
-        "cluster": -1,
-    }
-    row.update(values)  # type: ignore[typeddict-item]
-    return row
 
 
 def _timestamp(value: Any) -> str | None:

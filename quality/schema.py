@@ -7,7 +7,10 @@ ledger can say what happened to every input row.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
 
 # Status values. ``active`` only exists while the pipeline runs.
 ACTIVE = "active"
@@ -47,22 +50,69 @@ REASONS = {
 }
 
 
-class Row(TypedDict, total=False):
-    """One input row, normalized. Optional keys are absent or None until set."""
+@dataclass(frozen=True)
+class Column:
+    """One column of the canonical row: its Arrow type, its value before any stage set
+    it, whether the ledger keeps it, and what it means."""
 
-    id: str  # the input's id column, else a stable content hash
-    source: str  # "path:line" (1-based line for JSONL/CSV, 0-based index for JSON/Parquet)
-    messages: str  # JSON list of {"role": "system"|"user"|"assistant", "content": str}
-    prompt: str  # every turn before the final assistant turn, as plain text
-    response: str  # the final assistant turn
-    extras: str  # JSON object: the input's other columns (category, ...)
-    timestamp: str | None  # ISO-8601 when the input had a timestamp field
-    raw: str | None  # the raw input text, kept for quarantined rows only
-    status: str  # ACTIVE while running, then one of FINAL_STATUSES
-    reason: str | None  # a code from REASONS or a heuristic rule name
-    detail: str | None  # a human-readable explanation of the reason (e.g. the JSON error)
-    duplicate_of: str | None  # id of the surviving row of a duplicate group
-    kept_instead: str | None  # id of the surviving row of a conflict group
-    quality: float | None  # quality score in [0, 1]
-    failed_rules: list[str]  # names of the heuristic rules the row failed
-    cluster: int  # k-means cluster, -1 before clustering or when not embedded
+    name: str
+    type: pa.DataType
+    default: Any
+    doc: str
+    in_ledger: bool = True
+
+
+# The row, defined once. Stages add working columns while the job runs (grouping keys,
+# embeddings); they never reach the ledger, which is this list minus the raw text.
+COLUMNS: tuple[Column, ...] = (
+    Column("id", pa.string(), "", "the input's id column, else a stable content hash"),
+    Column(
+        "source",
+        pa.string(),
+        "",
+        '"path:line" (1-based line for JSONL/CSV, 0-based index for JSON/Parquet)',
+    ),
+    Column("status", pa.string(), ACTIVE, "ACTIVE while running, then one of FINAL_STATUSES"),
+    Column("reason", pa.string(), None, "a code from REASONS or a heuristic rule name"),
+    Column("detail", pa.string(), None, "the reason in words (the JSON error, the score...)"),
+    Column("duplicate_of", pa.string(), None, "id of the row kept from this row's duplicates"),
+    Column("kept_instead", pa.string(), None, "id of the row kept from this row's conflict"),
+    Column("quality", pa.float64(), None, "quality score in [0, 1]"),
+    Column("failed_rules", pa.list_(pa.string()), [], "heuristic rules the row failed"),
+    Column("cluster", pa.int64(), -1, "k-means cluster; -1 before clustering"),
+    Column("timestamp", pa.string(), None, "ISO-8601, when the input had a timestamp field"),
+    Column("prompt", pa.string(), "", "every turn before the final assistant turn, as text"),
+    Column("response", pa.string(), "", "the final assistant turn"),
+    Column("extras", pa.string(), "{}", "JSON object: the input's other columns (category...)"),
+    Column("relevance", pa.float64(), None, "relevance margin; null where it did not run"),
+    Column("ifd", pa.float64(), None, "instruction-following difficulty; null if not run"),
+    Column("perplexity", pa.float64(), None, "response perplexity; null if not run"),
+    Column("judge_score", pa.float64(), None, "the LLM judge's 1-5 rating; null if not run"),
+    Column("judge_status", pa.string(), None, "ok, or what went wrong asking the judge"),
+    Column(
+        "messages",
+        pa.string(),
+        "[]",
+        'JSON list of {"role": "system"|"user"|"assistant", "content": str}',
+        in_ledger=False,  # selected.jsonl carries it; prompt and response show it in the ledger
+    ),
+    Column("raw", pa.string(), None, "the raw input text, kept for quarantined rows", False),
+)
+
+ROW_SCHEMA = pa.schema([(c.name, c.type) for c in COLUMNS])
+"""Every column a block of rows carries while curation runs, in this order."""
+LEDGER_SCHEMA = pa.schema([(c.name, c.type) for c in COLUMNS if c.in_ledger])
+"""The columns of ledger.parquet: the row without its raw text."""
+
+Row = dict[str, Any]
+"""One row as a dict of :data:`COLUMNS` (readers build them with :func:`new_row`)."""
+
+
+def new_row(**values: Any) -> Row:
+    """A row with every column at its default, then ``values``."""
+    row = {c.name: list(c.default) if isinstance(c.default, list) else c.default for c in COLUMNS}
+    unknown = set(values) - set(row)
+    if unknown:
+        raise KeyError(f"not row columns: {sorted(unknown)}")
+    row.update(values)
+    return row

@@ -57,8 +57,7 @@ def curate_command(
     if fmt is not None:
         assignments.append(f"read.format={fmt}")
     cfg = load_config(CurateConfig, config, assignments, inputs=tuple(paths), out=out)
-    summary = run(cfg)
-    print_summary(summary, console)
+    print_summary(run(cfg), console)
 
 
 def _split_overrides(args: list[str]) -> tuple[list[str], list[str]]:

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.errors import InputError
+from jobs.curation.result import CurateResult
 from jobs.evaluation.config import ExperimentConfig, with_fields
 from quality import schema
 
@@ -146,7 +147,7 @@ def _count_lines(path: Path) -> int:
     return n
 
 
-def _curate(cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
+def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
     from jobs.curation.curate import run as curate
 
     console.print(f"[bold cyan]finesift experiment[/] curating {cfg.data} to {cfg.budget} rows")
@@ -192,7 +193,7 @@ def assemble(
     cfg: ExperimentConfig,
     trained: dict[str, dict[str, Any]],
     eval_result: dict[str, Any],
-    curate_summary: dict[str, Any] | None,
+    curate_summary: CurateResult | None,
 ) -> dict[str, Any]:
     """experiment.json: one row per arm (base model first) with cost and held-out figures."""
     by_model = {m["name"]: m for m in eval_result["models"]}
@@ -225,7 +226,7 @@ def assemble(
         + (f" {verdict}." if verdict else ""),
         "verdict": verdict,
         "arms": arms,
-        "curation": (curate_summary or {}).get("by_status"),
+        "curation": curate_summary.by_status if curate_summary else None,
     }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from infra.errors import InputError
 from quality.records import RowError, detect_schema, normalize, quarantined_row
-from quality.schema import REASONS, Row
+from quality.schema import REASONS, ROW_SCHEMA, Row
 
 
 def turns(row: Row) -> list[dict[str, str]]:
@@ -68,7 +68,7 @@ def test_alpaca_row_has_every_key_and_plain_prompt() -> None:
         {**ALPACA, "id": 17, "timestamp": "2024-05-01", "system": "You are terse."},
         source="a.jsonl:3",
     )
-    assert set(row) == set(Row.__annotations__)
+    assert list(row) == ROW_SCHEMA.names
     assert row["id"] == "17"
     assert row["source"] == "a.jsonl:3"
     assert row["prompt"] == "Add the numbers.\n\n2 and 3"
@@ -249,7 +249,7 @@ def test_wrong_type_detail_names_the_field() -> None:
 
 def test_quarantined_row() -> None:
     row = quarantined_row(source="x.jsonl:4", raw="{oops", reason="invalid_json", detail="bad")
-    assert set(row) == set(Row.__annotations__)
+    assert list(row) == ROW_SCHEMA.names
     assert row["status"] == "quarantined"
     assert (row["raw"], row["reason"], row["detail"]) == ("{oops", "invalid_json", "bad")
     same = quarantined_row(source="x.jsonl:4", raw="{oops", reason="invalid_json", detail="bad")

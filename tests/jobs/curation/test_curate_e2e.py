@@ -139,13 +139,13 @@ def test_curate_mixed_formats_accounts_for_every_row(tmp_path, ray_session):
         inputs=(str(data),),
         out=str(tmp_path / "out"),
     )
-    summary = run(cfg)
+    result = run(cfg)
 
     ledger = pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()
     # Every input row exactly once: selected + dropped + quarantined = input rows.
-    assert len(ledger) == expected["rows"] == summary["input_rows"]
+    assert len(ledger) == expected["rows"] == result.input_rows
     assert len({r["source"] for r in ledger}) == len(ledger)
-    assert sum(summary["by_status"].values()) == expected["rows"]
+    assert sum(result.by_status.values()) == expected["rows"]
     by_source = {r["source"]: r for r in ledger}
 
     def fate(name: str, line: str) -> dict:
@@ -174,14 +174,14 @@ def test_curate_mixed_formats_accounts_for_every_row(tmp_path, ray_session):
     selected = [
         json.loads(line) for line in (tmp_path / "out" / "selected.jsonl").read_text().splitlines()
     ]
-    assert len(selected) == summary["by_status"]["selected"] == 5
+    assert len(selected) == result.selected == 5
     assert all(m["messages"][-1]["role"] == "assistant" for m in selected)
     quarantine = (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
-    assert len(quarantine) == summary["by_status"]["quarantined"]
+    assert len(quarantine) == result.by_status["quarantined"]
     assert "{not json" in quarantine[0] or any("{not json" in q for q in quarantine)
-    coverage = summary["coverage"]
-    assert coverage["picks"] == 5
-    assert 0.0 <= coverage["selected"] <= 2.0 and 0.0 <= coverage["random"] <= 2.0
+    coverage = result.coverage
+    assert coverage is not None and coverage.picks == 5
+    assert 0.0 <= coverage.selected <= 2.0 and 0.0 <= coverage.random <= 2.0
     # The embed stage took in exactly the rows no earlier stage decided (read, the rules,
     # stale, exact duplicates and conflicts).
     from quality.heuristics import RULES
@@ -193,7 +193,7 @@ def test_curate_mixed_formats_accounts_for_every_row(tmp_path, ray_session):
         r for r in past_scoring if r["reason"] not in ("exact_duplicate", "conflict")
     ]
     assert len(past_instructions) < len(past_scoring) < len(read)  # the fixture plants all three
-    rows_in = summary["rows_in"]
+    rows_in = result.rows_in
     assert rows_in["instructions"] == len(past_scoring)
     assert rows_in["embed"] == len(past_instructions)
 
@@ -213,17 +213,17 @@ def test_curate_reads_and_writes_uris(tmp_path, ray_session):
         inputs=(f"file://{data}",),
         out=out,
     )
-    summary = run(cfg)
+    result = run(cfg)
 
-    assert summary["outputs"]["ledger.parquet"] == f"{out}/ledger.parquet"
+    assert result.path("ledger.parquet") == f"{out}/ledger.parquet"
     ledger = pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()
-    assert len(ledger) == expected["rows"] == summary["input_rows"]
+    assert len(ledger) == expected["rows"] == result.input_rows
     sources = {r["source"]: r for r in ledger}
     assert sources[f"file://{data}/a.jsonl:4"]["reason"] == "invalid_json"
     assert sources[f"file://{data}/c.json#1"]["reason"] == "no_assistant_turn"
     selected = (tmp_path / "out" / "selected.jsonl").read_text().splitlines()
-    assert len(selected) == summary["by_status"]["selected"] == 5
+    assert len(selected) == result.selected == 5
     saved = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert saved["input_rows"] == expected["rows"]
-    assert cfg.report and summary["report"] == f"{out}/report.html"
+    assert cfg.report and result.report == f"{out}/report.html"
     assert f"{out}" in (tmp_path / "out" / "report.html").read_text()

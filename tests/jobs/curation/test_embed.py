@@ -1,14 +1,16 @@
-"""The embed pool: how many encoder actors start, and how many threads each gets."""
+"""Actor pools: how many actors a stage's pool starts and how many threads each gets;
+the embed stage's actor."""
 
 from __future__ import annotations
 
-from jobs.curation.embed import embed_pool
+from jobs.curation.runner import pool_size
+from jobs.curation.stage import Resources
 
 
-def pool(**settings) -> tuple[int, int]:
-    cluster = dict(cluster_cpus=8, cluster_gpus=0, node_cpus=4, blocks=100)
-    knobs = dict(num_actors=0, num_cpus=0, num_gpus=0)
-    return embed_pool(**{**cluster, **knobs, **settings})
+def pool(num_actors=0, num_cpus=0, num_gpus=0, **cluster) -> tuple[int, int]:
+    """The pool of the embed stage's defaults (embed.num_actors=0...) on an 8-CPU cluster."""
+    facts = {**dict(cluster_cpus=8, cluster_gpus=0, node_cpus=4, blocks=100), **cluster}
+    return pool_size(Resources(cpus=num_cpus, gpus=num_gpus, actors=num_actors), **facts)
 
 
 def test_the_default_embed_pool_is_one_single_thread_actor_per_cluster_cpu():
@@ -41,8 +43,8 @@ def test_the_embedder_adds_row_vectors_with_their_parts_aligned_to_the_rows():
     import numpy as np
     import pyarrow as pa
 
-    from jobs.curation.embed import Embedder
-    from jobs.curation.ops import vectors_of
+    from jobs.curation.batches import vectors_of
+    from jobs.curation.stages.embed import Embedder
     from quality.embeddings import load_encoder
 
     batch = pa.table(
@@ -52,7 +54,7 @@ def test_the_embedder_adds_row_vectors_with_their_parts_aligned_to_the_rows():
             "response": ["Red.", "4", "Katze"],
         }
     )
-    kwargs = dict(model="hashing", device="cpu", batch_size=8, max_length=64, threads=1)
+    kwargs = dict(model="hashing", device="cpu", batch_size=8, max_length=64)
     out = Embedder(**kwargs, parts=True)(batch)
     assert out["id"].to_pylist() == ["a", "b", "c"]
     encoder = load_encoder("hashing")

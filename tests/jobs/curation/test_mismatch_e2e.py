@@ -83,13 +83,13 @@ def test_curate_drops_a_planted_mismatched_row(tmp_path, ray_session):
         inputs=(str(data),),
         out=str(tmp_path / "out"),
     )
-    summary = run(cfg)
+    result = run(cfg)
 
     ledger = {
         r["source"].rsplit(":", 1)[1]: r
         for r in pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()
     }
-    assert len(ledger) == len(rows) == summary["input_rows"]  # every row exactly once
+    assert len(ledger) == len(rows) == result.input_rows  # every row exactly once
     planted = ledger["9"]
     assert (planted["status"], planted["reason"]) == ("dropped", "mismatched")
     assert "signals.relevance_threshold" in planted["detail"]

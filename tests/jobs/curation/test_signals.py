@@ -1,4 +1,4 @@
-"""The signal operators without Ray: IFD through the cache, relevance verdicts, the score."""
+"""The signal stages without Ray: IFD through the cache, relevance, the judge, the score."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import pyarrow as pa
 import pytest
 
 from infra.errors import InputError, ModelNotFoundError
-from jobs.curation import ops, signals
 from jobs.curation.config import CurateConfig, JudgeConfig, SignalsConfig
-from jobs.curation.signals import IFDScorer, compose_quality, score_relevance
+from jobs.curation.runner import to_row_schema
+from jobs.curation.stages import ifd, judge, relevance
+from jobs.curation.stages.compose import compose_quality
+from jobs.curation.stages.ifd import IFDScorer
+from jobs.curation.stages.relevance import score_relevance
 from quality.judge import FAILED, OK, JudgeResult
 
 
@@ -23,7 +26,7 @@ def rows_table(pairs: list[tuple[str, str]], **columns) -> pa.Table:
     for name, values in columns.items():
         for row, value in zip(rows, values, strict=True):
             row[name] = value
-    return ops.to_row_schema(pa.Table.from_pylist(rows))
+    return to_row_schema(pa.Table.from_pylist(rows))
 
 
 PAIRS = [
@@ -138,7 +141,7 @@ class RecordingJudge:
 
 
 def test_judge_rater_sends_only_active_rows(tmp_path):
-    rater = signals.JudgeRater(min_score=3.0, **judge_kwargs(tmp_path))
+    rater = judge.JudgeRater(min_score=3.0, **judge_kwargs(tmp_path))
     rater.judge = RecordingJudge()
     # row 1 was already dropped as misaligned by IFD: a paid judge must not rate it
     table = rows_table(PAIRS, status=["active", "dropped", "active"])
@@ -151,7 +154,7 @@ def test_judge_rater_sends_only_active_rows(tmp_path):
 
 def test_judge_estimate_prices_only_active_uncached_rows(tmp_path):
     table = rows_table(PAIRS, status=["active", "dropped", "active"])
-    out = signals.judge_estimate_batch(
+    out = judge.judge_estimate_batch(
         table, usd_per_1k_input=1.0, usd_per_1k_output=0.0, **judge_kwargs(tmp_path)
     )
     assert out["requests"].to_pylist() == [2]
@@ -162,66 +165,53 @@ def test_judge_estimate_prices_only_active_uncached_rows(tmp_path):
 def test_judge_api_key_is_required_for_a_remote_judge(monkeypatch):
     monkeypatch.delenv("FINESIFT_TEST_KEY", raising=False)
     with pytest.raises(InputError, match=r"FINESIFT_TEST_KEY.*export"):
-        signals.judge_api_key("https://api.example.com/v1", "FINESIFT_TEST_KEY")
-    assert signals.judge_api_key("http://127.0.0.1:8000", "FINESIFT_TEST_KEY") == "no-key"
-    assert signals.judge_api_key("localhost:8000", "FINESIFT_TEST_KEY") == "no-key"
+        judge.judge_api_key("https://api.example.com/v1", "FINESIFT_TEST_KEY")
+    assert judge.judge_api_key("http://127.0.0.1:8000", "FINESIFT_TEST_KEY") == "no-key"
+    assert judge.judge_api_key("localhost:8000", "FINESIFT_TEST_KEY") == "no-key"
     monkeypatch.setenv("FINESIFT_TEST_KEY", "sk-test")
-    assert signals.judge_api_key("https://api.example.com", "FINESIFT_TEST_KEY") == "sk-test"
+    assert judge.judge_api_key("https://api.example.com", "FINESIFT_TEST_KEY") == "sk-test"
 
 
-def test_preflight_fails_on_the_driver(tmp_path, monkeypatch):
+def test_building_the_stages_checks_models_and_keys_on_the_driver(tmp_path, monkeypatch):
     missing = str(tmp_path / "no-such-model")
     with pytest.raises(ModelNotFoundError, match="no-such-model"):
-        signals.preflight(CurateConfig(signals=SignalsConfig(ifd=True, ifd_model=missing)))
+        ifd.build(CurateConfig(signals=SignalsConfig(ifd=True, ifd_model=missing)))
     monkeypatch.delenv("FINESIFT_TEST_KEY", raising=False)
     remote = JudgeConfig(
         enabled=True, url="https://api.example.com", api_key_env="FINESIFT_TEST_KEY"
     )
     with pytest.raises(InputError, match="FINESIFT_TEST_KEY"):
-        signals.preflight(CurateConfig(judge=remote))
-    signals.preflight(CurateConfig())  # nothing to check
+        judge.build(CurateConfig(judge=remote))
+    assert not ifd.build(CurateConfig()).enabled  # nothing to check when off
+    assert not judge.build(CurateConfig()).enabled
 
 
 def test_judge_outcomes_are_counted_in_the_summary(tmp_path):
     from jobs.curation.outputs import write_outputs
 
     statuses = ["ok", f"{FAILED}: AuthenticationError: 401", None]
-    assert signals.judge_outcomes(statuses) == {"ok": 1, "failed": 1}
+    assert judge.judge_outcomes(statuses) == {"ok": 1, "failed": 1}
 
     class Ledger:  # write_outputs only iterates batches
         def iter_batches(self, **_):
             yield rows_table(PAIRS, status=["dropped"] * 3, judge_status=statuses)
 
-    summary = write_outputs(
-        Ledger(), str(tmp_path), clock_seconds={}, coverage={}, cfg=CurateConfig(), input_files=[]
-    )
-    assert summary["judge"] == {"ok": 1, "failed": 1}
+    counts = write_outputs(Ledger(), str(tmp_path))
+    assert dict(counts.judge) == {"ok": 1, "failed": 1}
 
 
-class BlockDataset:
-    """The few Ray Dataset methods the samplers use, over explicit blocks; batches come
-    back in reverse, as Ray gives no fixed order. ``random_sample`` draws per block, as
-    Ray does, so its sample depends on the block layout."""
+class BlockView:
+    """The DataView the runner gives a stage, over explicit blocks; batches come back in
+    reverse, as Ray gives no fixed order."""
 
     def __init__(self, blocks: list[pa.Table]) -> None:
         self.blocks = blocks
 
-    def select_columns(self, columns):
-        return BlockDataset([b.select(columns) for b in self.blocks])
+    def count(self) -> int:
+        return sum(b.num_rows for b in self.blocks)
 
-    def map_batches(self, fn, *, batch_format, fn_kwargs):
-        return BlockDataset([fn(b, **fn_kwargs) for b in self.blocks])
-
-    def random_sample(self, fraction, *, seed):
-        return BlockDataset(
-            [
-                b.filter(pa.array(np.random.default_rng(seed + i).random(b.num_rows) < fraction))
-                for i, b in enumerate(self.blocks)
-            ]
-        )
-
-    def iter_batches(self, **_):
-        yield from reversed(self.blocks)
+    def collect(self, fn, **kwargs) -> pa.Table:
+        return pa.concat_tables([fn(b, **kwargs) for b in reversed(self.blocks)])
 
 
 def test_relevance_sample_does_not_depend_on_the_block_layout():
@@ -235,15 +225,20 @@ def test_relevance_sample_does_not_depend_on_the_block_layout():
             "instruction_embedding": ArrowTensorArray.from_numpy(vectors),
         }
     )
-    two = BlockDataset([table.slice(0, 200), table.slice(200)])
-    five = BlockDataset([table.slice(i, 80) for i in range(0, n, 80)])
-    ids_a, sample_a = signals.relevance_sample(two, n, size=100, seed=3)
-    ids_b, sample_b = signals.relevance_sample(five, n, size=100, seed=3)
+    two = BlockView([table.slice(0, 200), table.slice(200)])
+    five = BlockView([table.slice(i, 80) for i in range(0, n, 80)])
+
+    def sample(view, seed):
+        plan = relevance.competitors(view, size=100, seed=seed)
+        return plan.kwargs["sample_ids"], plan.kwargs["sample"]
+
+    ids_a, sample_a = sample(two, 3)
+    ids_b, sample_b = sample(five, 3)
     assert 50 < len(ids_a) < 150
     assert ids_a == ids_b == sorted(ids_a)
     np.testing.assert_array_equal(sample_a, sample_b)
     np.testing.assert_array_equal(sample_a, vectors[[int(i[4:]) for i in ids_a]])
-    assert signals.relevance_sample(two, n, size=100, seed=4)[0] != ids_a  # the seed matters
+    assert sample(two, 4)[0] != ids_a  # the seed matters
 
 
 def test_compose_quality_falls_back_to_the_heuristic_score():

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.errors import InputError
-from jobs.curation.outputs import LEDGER_SCHEMA
 from jobs.report.data import ROWS_PER_REASON, write_report
+from quality.schema import LEDGER_SCHEMA
 
 SECTIONS = ["overview", "counts", "quality", "map", "dropped", "training", "eval", "experiment"]
 

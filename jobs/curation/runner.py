@@ -1,0 +1,235 @@
+"""The one place curation meets Ray Data: declared stages become operators.
+
+For each enabled :class:`~jobs.curation.stage.Stage`, in order, the runner
+
+1. asks ``prepare`` (if any) for small facts about the active rows,
+2. maps ``process`` over them: per batch as tasks, per batch in an actor pool sized from
+   the stage's :class:`~jobs.curation.stage.Resources`, or per group after a groupby,
+3. asks ``finish`` (if any) for figures about the stage's output,
+4. takes the rows the stage decided out of the stream, for the ledger, and passes the
+   rest on.
+
+Nothing collects the data on the driver: only what ``prepare`` and ``finish`` ask for
+(samples, counts) comes back. Every stage's output is materialized once, so the time a
+stage reports is its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+from ray.data import ActorPoolStrategy, Dataset
+from rich.console import Console
+
+from jobs.curation.stage import Plan, Resources, Stage
+from quality import schema
+
+ROWS_PER_PARTITION = 50_000
+
+
+@dataclass
+class StageRun:
+    """What one stage did: its time, the rows it took in, the figures it reported."""
+
+    name: str
+    seconds: float
+    rows_in: int | None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """Every row with its verdict (a Ray dataset in the row schema) and each stage's run."""
+
+    ledger: Dataset
+    stages: list[StageRun]
+
+    def figures(self) -> dict[str, Any]:
+        """Every stage's figures in one mapping (names do not collide by construction)."""
+        merged: dict[str, Any] = {}
+        for run in self.stages:
+            merged.update(run.figures)
+        return merged
+
+
+class View:
+    """A :class:`~jobs.curation.stage.DataView` over a materialized dataset."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+
+    def count(self) -> int:
+        return self.ds.count()
+
+    def collect(self, fn: Callable[..., pa.Table], **kwargs: Any) -> pa.Table:
+        tables = [
+            batch
+            for batch in self.ds.map_batches(
+                fn, batch_format="pyarrow", fn_kwargs=kwargs
+            ).iter_batches(batch_size=None, batch_format="pyarrow")
+            if batch.num_rows
+        ]
+        if not tables:
+            return pa.table({})
+        return pa.concat_tables(tables, promote_options="default")
+
+
+def run_stages(stages: Iterable[Stage], console: Console | None = None) -> Outcome:
+    """Run ``stages`` in order; the first must be a source (``Stage.source``).
+
+    Returns:
+        The ledger (decided rows of every stage, unioned, in the row schema) and what each
+        stage did.
+    """
+    console = console or Console(stderr=True)
+    active: Dataset | None = None
+    decided: list[Dataset] = []
+    runs: list[StageRun] = []
+    for stage in stages:
+        if not stage.enabled:
+            continue
+        console.print(f"[bold cyan]finesift curate[/] {stage.name}...")
+        start = time.perf_counter()
+        rows_in = None if active is None else active.count()
+        figures: dict[str, Any] = {}
+        if stage.source is not None:
+            output = _read(stage)
+        elif rows_in:
+            plan = stage.prepare(View(active)) if stage.prepare else Plan()
+            figures.update(plan.figures)
+            output = _apply(stage, active, {**stage.kwargs, **plan.kwargs}, rows_in)
+            if stage.finish:
+                figures.update(stage.finish(View(output)))
+        else:
+            output = active  # no rows left to decide
+        active, done = _split(output)
+        decided.append(done)
+        runs.append(StageRun(stage.name, round(time.perf_counter() - start, 3), rows_in, figures))
+    if active is not None:
+        decided.append(active)  # a pipeline that ends before every row is decided
+    pieces = [d.map_batches(to_row_schema, batch_format="pyarrow") for d in decided]
+    return Outcome(ledger=pieces[0].union(*pieces[1:]), stages=runs)
+
+
+def _read(stage: Stage) -> Dataset:
+    items = list(stage.source or ())
+    return (
+        ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+        .map_batches(
+            stage.process,
+            batch_size=1,
+            batch_format="numpy",
+            fn_kwargs=dict(stage.kwargs),
+            num_cpus=stage.resources.cpus,
+        )
+        .materialize()
+    )
+
+
+def _apply(stage: Stage, ds: Dataset, kwargs: dict[str, Any], rows: int) -> Dataset:
+    """``stage.process`` over ``ds`` as the stage declares: tasks, actors or groups."""
+    if stage.group_by is not None:
+        return (
+            ds.groupby(stage.group_by, num_partitions=partitions(rows))
+            .map_groups(stage.process, batch_format="pyarrow", fn_kwargs=kwargs)
+            .materialize()
+        )
+    res = stage.resources
+    if res.actors is None and res.gpus == 0:
+        return ds.map_batches(
+            stage.process,
+            batch_size=stage.batch_size,
+            batch_format="pyarrow",
+            fn_kwargs=kwargs,
+            num_cpus=res.cpus,
+        ).materialize()
+    if stage.block_rows:
+        # Cut first, materialized: the pool may reserve every CPU, and a streamed cut would
+        # then have none left.
+        ds = ds.repartition(target_num_rows_per_block=stage.block_rows).materialize()
+    from infra.ray_env import largest_node_cpus
+
+    cluster = ray.cluster_resources()
+    actors, threads = pool_size(
+        res,
+        cluster_cpus=int(cluster.get("CPU", 1)),
+        cluster_gpus=cluster.get("GPU", 0),
+        node_cpus=largest_node_cpus(),
+        blocks=ds.num_blocks(),
+    )
+    return ds.map_batches(
+        stage.process,
+        batch_size=stage.batch_size,
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=actors),
+        fn_constructor_kwargs=kwargs,
+        num_gpus=res.gpus or None,
+        num_cpus=1 if res.gpus else threads,
+    ).materialize()
+
+
+def pool_size(
+    res: Resources, *, cluster_cpus: int, cluster_gpus: float, node_cpus: int, blocks: int
+) -> tuple[int, int]:
+    """How many actors a stage's pool gets and how many CPU threads each.
+
+    ``actors`` 0 sizes the pool to the cluster: one actor per ``gpus`` GPUs, or on CPU one
+    per ``cpus`` CPUs (1 by default), but never more actors than ``blocks`` of work: each
+    actor loads its model, and one without a block would only hold its CPUs (or make the
+    autoscaler start a node for it). Actors side by side beat threads in one actor on CPU
+    (MiniLM on 2 cores: two 1-thread processes embed 36 texts/s, one 2-thread process 31).
+    A set number of actors gets ``cpus`` threads each, or a node's cores divided among them.
+
+    Returns:
+        (actors, threads per actor); threads is 0 on GPU (torch's own default).
+    """
+    work = max(1, blocks)
+    if res.gpus > 0:
+        return res.actors or min(work, max(1, int(cluster_gpus // res.gpus))), 0
+    if res.actors:
+        return res.actors, int(res.cpus) or max(1, node_cpus // res.actors)
+    threads = max(1, int(res.cpus))
+    return min(work, max(1, cluster_cpus // threads)), threads
+
+
+def partitions(n_rows: int) -> int:
+    """Shuffle partitions for a groupby: ~50k rows each, at most two per cluster CPU.
+
+    Ray Data's default (200 partitions, each with an aggregator) costs more than the
+    work itself on small inputs and small machines.
+    """
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(2 * cpus, n_rows // ROWS_PER_PARTITION + 1))
+
+
+def _split(ds: Dataset) -> tuple[Dataset, Dataset]:
+    """(rows still active, rows decided), both materialized."""
+    active = ds.map_batches(keep_status, batch_format="pyarrow", fn_kwargs=dict(active=True))
+    done = ds.map_batches(keep_status, batch_format="pyarrow", fn_kwargs=dict(active=False))
+    return active.materialize(), done.materialize()
+
+
+def keep_status(batch: pa.Table, *, active: bool) -> pa.Table:
+    """Rows still in play (``active=True``) or rows already decided."""
+    mask = pc.equal(batch["status"], schema.ACTIVE)
+    return batch.filter(mask if active else pc.invert(mask))
+
+
+def to_row_schema(batch: pa.Table) -> pa.Table:
+    """Just the row's own columns (no keys, no embeddings), for the ledger."""
+    columns = []
+    for f in schema.ROW_SCHEMA:
+        column = batch[f.name] if f.name in batch.column_names else None
+        if column is None or pa.types.is_null(column.type):
+            column = pa.nulls(batch.num_rows, f.type)
+        try:
+            columns.append(column.cast(f.type))
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"column {f.name} of type {column.type}: {exc}") from exc
+    return pa.table(columns, schema=schema.ROW_SCHEMA)
