@@ -22,7 +22,7 @@ import math
 from collections.abc import AsyncIterable
 from typing import Any
 
-from serving.errors import ApiError
+from serving.errors import ApiError, shown
 
 MAX_JSON_DEPTH = 16
 """Deepest nesting of arrays and objects a request may have. A chat request with content
@@ -121,7 +121,7 @@ def check_structure(data: Any) -> None:
         if depth > MAX_JSON_DEPTH:
             raise _invalid(
                 f"request body is nested more than {MAX_JSON_DEPTH} levels deep at "
-                f"{path or 'the top'}; no field of this API needs that",
+                f"{shown(path) if path else 'the top'}; no field of this API needs that",
                 param=path or None,
             )
         items = value.items() if isinstance(value, dict) else enumerate(value)
@@ -136,8 +136,9 @@ def _check_text(text: str, path: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
+        where, code = shown(path) if path else "body", ord(text[exc.start])
         raise _invalid(
-            f"field {path or 'body'} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), "
+            f"field {where} holds a lone surrogate (\\u{code:04x}), "
             "which is not valid Unicode; send UTF-8 text",
             param=path or None,
         ) from exc

@@ -24,6 +24,14 @@ def redact_paths(text: str) -> str:
     return _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group('name')}", text)
 
 
+def shown(name: str, most: int = 80) -> str:
+    """A client-given name (a field, a path in the body) as a one-line message may show it:
+    as it is when short and printable, else quoted with escapes and cut to ``most``."""
+    if name.isprintable() and len(name) <= most:
+        return name
+    return repr(name[:most]) + ("..." if len(name) > most else "")
+
+
 class ApiError(Exception):
     """An error answered as ``{"error": {...}}`` with an HTTP status, in OpenAI's shape.
 

@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from serving.body import decode_json_object
-from serving.errors import ApiError, error_body, error_type_for
+from serving.errors import ApiError, error_body, error_type_for, shown
 
 __all__ = ["ApiError", "error_body", "error_type_for"]  # their home was this module
 
@@ -366,33 +366,43 @@ def field_error(exc: ValidationError) -> ApiError:
     (``messages.0.content.list[ContentPart].0.type``); they are left out of ``param``.
     """
     first = max(exc.errors(), key=lambda e: len(e["loc"]))  # the deepest is most specific
-    loc = [str(p) for p in first["loc"] if not _is_union_tag(p)]
+    *path, last = first["loc"] or ("",)
+    loc = [str(p) for p in path if not _is_union_tag(p)]
+    if first["type"] == "extra_forbidden" or not _is_union_tag(last):  # an unknown key stays
+        loc.append(str(last))
+    loc = [p for p in loc if p]
     field = (first.get("ctx") or {}).get("field")
     if field:
         loc.append(field)
     param = ".".join(loc) or None
+    name = shown(param or "")
     kind, message = first["type"], first["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         return ApiError(
             400,
-            f"unknown field {param}: this server does not support it (it would be ignored, "
+            f"unknown field {name}: this server does not support it (it would be ignored, "
             "and the answer would not be what you asked for); remove it",
             param=param,
             code="unknown_parameter",
         )
     if kind == "unsupported_field":
         return ApiError(
-            400, f"unsupported field {param}: {message}", param=param, code="unsupported_parameter"
+            400,
+            f"unsupported field {name}: {message}",
+            param=param,
+            code="unsupported_parameter",
         )
     got = first.get("input")
     if kind.endswith("_type") and got is not None:
         message += f" (got {_JSON_TYPES.get(type(got), 'a number')})"
-    return ApiError(400, f"invalid field {param}: {message}", param=param, code="invalid_value")
+    return ApiError(400, f"invalid field {name}: {message}", param=param, code="invalid_value")
 
 
 def _is_union_tag(part: str | int) -> bool:
     """Whether a location part is a union member's tag (``str``, ``list[ContentPart]``)."""
-    return isinstance(part, str) and ("[" in part or part in _TYPE_TAGS or part[:1].isupper())
+    return isinstance(part, str) and (
+        "[" in part or part in _TYPE_TAGS or part in ("ContentPart", "StreamOptions")
+    )
 
 
 def new_id(prefix: str) -> str:

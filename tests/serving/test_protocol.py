@@ -235,3 +235,11 @@ def test_stream_options_and_max_completion_tokens():
 def test_sse_frames_events():
     assert sse("[DONE]") == "data: [DONE]\n\n"
     assert json.loads(sse({"a": 1})[len("data: ") :]) == {"a": 1}
+
+
+def test_client_given_names_are_shown_on_one_line():
+    """Found by the fuzz tests: a field named "\\n" broke the one-line error message."""
+    err = parse_error(chat(**{"\n": 1, "model": "base"}))
+    assert err.param == "\n" and "\n" not in err.message and "'\\n'" in err.message
+    err = parse_error(chat(**{"x" * 500: 1}))
+    assert len(err.message) < 300
