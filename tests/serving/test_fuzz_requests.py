@@ -24,12 +24,12 @@ from serving.config import LimitsConfig
 from serving.protocol import (
     SEED_MAX,
     SEED_MIN,
-    UNSUPPORTED,
     ApiError,
     ChatCompletionRequest,
     CompletionRequest,
     parse_request,
 )
+from serving.unsupported import UNSUPPORTED
 
 LIMIT = 20_000
 LIMITS = LimitsConfig(max_prompt_tokens=64, max_tokens=32, default_max_tokens=4)
