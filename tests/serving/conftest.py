@@ -84,7 +84,7 @@ def make_misfit(good: Path, out: Path) -> Path:
 
 @pytest.fixture
 def adapters_dir(tmp_path: Path, adapters_template: Path) -> Path:
-    """A private, writable copy of the adapters template for one test."""
+    """A private, writable copy of the adapters template for one test (links kept as links)."""
     out = tmp_path / "adapters"
-    shutil.copytree(adapters_template, out)
+    shutil.copytree(adapters_template, out, symlinks=True)
     return out

@@ -75,7 +75,7 @@ def server(ray_session, tiny_model_dir, adapters_template, tmp_path_factory):
     from serving.launch import start_server, stop_server
 
     adapters = tmp_path_factory.mktemp("served") / "adapters"
-    shutil.copytree(adapters_template, adapters)
+    shutil.copytree(adapters_template, adapters, symlinks=True)
     cfg = load_config(
         ServeConfig,
         None,
