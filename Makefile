@@ -54,8 +54,9 @@ test: install chromium
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
+# The slow tests too, and the property-based tests with many more examples.
 test-all: install chromium
-	$(PY) -m pytest -q -m ""
+	HYPOTHESIS_PROFILE=full $(PY) -m pytest -q -m ""
 
 bench: install
 	$(PIP) install --quiet -e '.[bench]'

@@ -11,6 +11,13 @@ Runs against the bundled SmolLM2-135M-Instruct (``infra.models.resolve_base_mode
    of requests) at concurrency 1 and 8 in alternating blocks, then 32.
 3. ``--soak``: concurrency 32 for ``--soak-seconds`` (default 120): counts 5xx and
    samples the replicas' RSS to show memory does not grow.
+4. ``--hostile``: a hostile client (bench/hostile.py: bad seeds, bodies over the limit
+   with a Content-Length and chunked, nested JSON, wrong types, unknown and unsupported
+   fields...) runs beside the honest clients of the concurrency-8 and -32 blocks and of
+   the soak, at most ``--hostile-rate`` requests a second; its status codes are reported
+   apart, by case, and checked against what each case should get. The honest figures
+   must still show no 5xx (its throughput figures then include the hostile load, so do
+   not compare them with a run without it). ``--soak-only`` skips phases 1-2.
 
 Prints the figures and the two targets: overhead at concurrency 1 <= 15%, and
 throughput at concurrency 8 >= 2.5x sequential. Only loopback traffic.
@@ -23,7 +30,7 @@ runs the throughput blocks on both in turn (same prompts, same run), printing th
 of their throughputs at each concurrency.
 
     .venv/bin/python bench/serve_load.py [--soak] [--max-tokens 32] [--config FILE]
-        [--versus "scaling.num_cpus=2 scaling.max_replicas=1"] [KEY=VALUE...]
+        [--versus "scaling.num_cpus=2 scaling.max_replicas=1"] [--hostile] [KEY=VALUE...]
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,6 +339,67 @@ def show(name: str, level: Level) -> None:
     )
 
 
+class HostileClient:
+    """Sends bench/hostile.py's catalog in a loop from a side thread, while a phase runs.
+
+    Bounded: at most ``rate`` requests a second, ``most`` in all, loopback only; a
+    chunked body stops once the server answers (at most ``huge_bytes``).
+    """
+
+    def __init__(self, url: str, max_request_bytes: int, rate: float, most: int) -> None:
+        from urllib.parse import urlparse
+
+        from bench.hostile import hostile_requests
+
+        parsed = urlparse(url)
+        self.host, self.port, self.prefix = parsed.hostname, parsed.port, parsed.path
+        self.catalog = hostile_requests(max_request_bytes, huge_bytes=16 * 2**20)
+        self.rate, self.most = rate, most
+        self.statuses: dict[str, Counter[int]] = {h.name: Counter() for h in self.catalog}
+        self.sent = 0
+        self._stop = threading.Event()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Attack while the ``with`` block runs."""
+        self._stop.clear()
+        thread = threading.Thread(target=self._loop, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def _loop(self) -> None:
+        from bench.hostile import send
+
+        key = os.environ.get("FINESIFT_API_KEY")
+        while not self._stop.is_set() and self.sent < self.most:
+            hostile = self.catalog[self.sent % len(self.catalog)]
+            status, _ = send(self.host, self.port, self.prefix, hostile, api_key=key)
+            self.statuses[hostile.name][status] += 1
+            self.sent += 1
+            self._stop.wait(1.0 / self.rate)
+
+    def report(self) -> None:
+        """Print the hostile client's status codes, apart from the honest figures."""
+        total: Counter[int] = Counter()
+        for counts in self.statuses.values():
+            total.update(counts)
+        wrong = {
+            h.name: dict(self.statuses[h.name])
+            for h in self.catalog
+            if set(self.statuses[h.name]) - set(h.expect)
+        }
+        fivexx = sum(n for s, n in total.items() if s >= 500)
+        statuses = dict(sorted(total.items()))
+        print(f"hostile client: {self.sent} requests, statuses={statuses}, 5xx={fivexx}")
+        for h in self.catalog:
+            print(f"  {h.name:<42} expect {h.expect}  got {dict(self.statuses[h.name])}")
+        print("hostile statuses as expected: " + ("PASS" if not wrong else f"FAIL {wrong}"))
+
+
 def pinned(cfg: ServeConfig) -> ServeConfig:
     """``cfg`` with its replica count pinned at max_replicas: no phase measures a scale-up."""
     scaling = dataclasses.replace(cfg.scaling, min_replicas=cfg.scaling.max_replicas)
@@ -360,6 +430,80 @@ def compare(
         )
 
 
+def throughput(
+    args: argparse.Namespace,
+    cfg: ServeConfig,
+    versus: ServeConfig | None,
+    url: str,
+    versus_url: str | None,
+    model_dir: str,
+    threads: int,
+    replicas: int,
+    attack: Callable[[], contextlib.AbstractContextManager],
+) -> None:
+    """Phases 1 and 2: overhead at c=1 against in-process generate, throughput at c=1, 8
+    and 32 (the hostile client, when given, beside c=8 and c=32)."""
+    local = InProcess(model_dir, args.max_tokens, threads)
+    for prompt in PROMPTS[:2]:  # warm-up both sides
+        local.ask(prompt)
+    load(url, 1, 4, args.max_tokens)
+    base, served1 = paired(url, local, args.rounds, args.max_tokens)
+    show("in-process generate", base)
+    show("served c=1 (paired)", served1)
+    same = sum(served1.answers.get(p) == base.answers.get(p) for p in base.answers)
+    print(f"served greedy answers equal to in-process: {same}/{len(base.answers)}")
+    batch_ratio = engine_batch_ratio(model_dir, args.max_tokens)
+    print(
+        f"in-process GenerationEngine ({threads} thread(s)), batch of 8 vs 1 row: "
+        f"{batch_ratio:.2f}x tokens/s (what batching gives one replica on this machine now)"
+    )
+    # Throughput: c=1 and c=8 blocks alternate (and the two apps take turns), so slow
+    # phases of a shared machine hit every figure.
+    urls = [u for u in (url, versus_url) if u]
+    runs = {u: {c: Level(concurrency=c) for c in (1, 8, 32)} for u in urls}
+    if versus_url:
+        load(versus_url, 1, 4, args.max_tokens)  # its warm-up
+    for _ in range(3):
+        for c, requests in ((1, 6), (8, 24)):
+            for u in urls:
+                # The hostile client, if any, beside the honest ones at c=8.
+                with attack() if c > 1 else contextlib.nullcontext():
+                    load(u, c, requests, args.max_tokens, into=runs[u][c])
+    for u in urls:
+        with attack():
+            load(u, 32, 96, args.max_tokens, into=runs[u][32])
+    levels = runs[url]
+    from ray import serve
+
+    info = generator_stats(serve.get_deployment_handle("Generator", cfg.app_name), replicas)
+    sizes = sorted(info["batch_sizes"].items())
+    print(
+        f"generator batch sizes over {info['replicas']} replica(s) (size: batches): "
+        + ", ".join(f"{k}: {v}" for k, v in sizes)
+    )
+    steps = sorted(info["step_rows"].items())
+    print(
+        "decoding steps by rows (rows: steps, mean ms a step, joins included): "
+        + ", ".join(f"{k}: {n} @{1000 * info['step_seconds'][k] / n:.0f}" for k, n in steps)
+    )
+    for c, level in levels.items():
+        show(f"served c={c}", level)
+    overhead = pct(served1.latencies, 0.5) / pct(base.latencies, 0.5) - 1
+    speedup = levels[8].throughput / levels[1].throughput
+    print(
+        f"overhead at c=1 (p50 served / p50 in-process - 1): {overhead * 100:.1f}%  "
+        f"[target <= 15%: {'PASS' if overhead <= 0.15 else 'FAIL'}]"
+    )
+    print(
+        f"throughput c=8 / c=1: {speedup:.2f}x  "
+        f"[target >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}]"
+    )
+    print(f"throughput c=32 / c=1: {levels[32].throughput / levels[1].throughput:.2f}x")
+    if versus_url:
+        compare(cfg, versus, runs[url], runs[versus_url], args.versus)
+    print(f"load average now: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-tokens", type=int, default=32)
@@ -367,6 +511,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="passes over the 16 prompts at c=1")
     parser.add_argument("--soak", action="store_true", help="also run the concurrency-32 soak")
     parser.add_argument("--soak-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--hostile", action="store_true", help="mix a hostile client into c=8, c=32 and the soak"
+    )
+    parser.add_argument("--hostile-rate", type=float, default=10.0, help="its requests a second")
+    parser.add_argument("--hostile-max", type=int, default=3000, help="its requests in all")
+    parser.add_argument(
+        "--soak-only", action="store_true", help="skip the overhead and throughput phases"
+    )
+    parser.add_argument(
+        "--base-model", default=None, help="model directory (default: the bundled SmolLM2)"
+    )
     parser.add_argument(
         "--versus",
         default="",
@@ -383,7 +538,7 @@ def main() -> None:
     from serving.config import ServeConfig
     from serving.launch import start_server, stop_server
 
-    model_dir = resolve_base_model()
+    model_dir = resolve_base_model(args.base_model or "default")
     port = free_port()
     cfg = pinned(
         load_config(
@@ -429,65 +584,20 @@ def main() -> None:
     ray.init(address="local", num_cpus=max(2, cpus), include_dashboard=False, log_to_driver=False)
     url = start_server(cfg)
     versus_url = start_server(versus) if versus else None
+    hostile = None
+    if args.hostile:
+        hostile = HostileClient(
+            url, cfg.limits.max_request_bytes, args.hostile_rate, args.hostile_max
+        )
+    attack = hostile.running if hostile else contextlib.nullcontext
     try:
-        local = InProcess(model_dir, args.max_tokens, threads)
-        for prompt in PROMPTS[:2]:  # warm-up both sides
-            local.ask(prompt)
-        load(url, 1, 4, args.max_tokens)
-        base, served1 = paired(url, local, args.rounds, args.max_tokens)
-        show("in-process generate", base)
-        show("served c=1 (paired)", served1)
-        same = sum(served1.answers.get(p) == base.answers.get(p) for p in base.answers)
-        print(f"served greedy answers equal to in-process: {same}/{len(base.answers)}")
-        batch_ratio = engine_batch_ratio(model_dir, args.max_tokens)
-        print(
-            f"in-process GenerationEngine ({threads} thread(s)), batch of 8 vs 1 row: "
-            f"{batch_ratio:.2f}x tokens/s (what batching gives one replica on this machine now)"
-        )
-        # Throughput: c=1 and c=8 blocks alternate (and the two apps take turns), so slow
-        # phases of a shared machine hit every figure.
-        urls = [u for u in (url, versus_url) if u]
-        runs = {u: {c: Level(concurrency=c) for c in (1, 8, 32)} for u in urls}
-        if versus_url:
-            load(versus_url, 1, 4, args.max_tokens)  # its warm-up
-        for _ in range(3):
-            for c, requests in ((1, 6), (8, 24)):
-                for u in urls:
-                    load(u, c, requests, args.max_tokens, into=runs[u][c])
-        for u in urls:
-            load(u, 32, 96, args.max_tokens, into=runs[u][32])
-        levels = runs[url]
-        from ray import serve
-
-        info = generator_stats(serve.get_deployment_handle("Generator", cfg.app_name), replicas)
-        sizes = sorted(info["batch_sizes"].items())
-        print(
-            f"generator batch sizes over {info['replicas']} replica(s) (size: batches): "
-            + ", ".join(f"{k}: {v}" for k, v in sizes)
-        )
-        steps = sorted(info["step_rows"].items())
-        print(
-            "decoding steps by rows (rows: steps, mean ms a step, joins included): "
-            + ", ".join(f"{k}: {n} @{1000 * info['step_seconds'][k] / n:.0f}" for k, n in steps)
-        )
-        for c, level in levels.items():
-            show(f"served c={c}", level)
-        overhead = pct(served1.latencies, 0.5) / pct(base.latencies, 0.5) - 1
-        speedup = levels[8].throughput / levels[1].throughput
-        print(
-            f"overhead at c=1 (p50 served / p50 in-process - 1): {overhead * 100:.1f}%  "
-            f"[target <= 15%: {'PASS' if overhead <= 0.15 else 'FAIL'}]"
-        )
-        print(
-            f"throughput c=8 / c=1: {speedup:.2f}x  "
-            f"[target >= 2.5x: {'PASS' if speedup >= 2.5 else 'FAIL'}]"
-        )
-        print(f"throughput c=32 / c=1: {levels[32].throughput / levels[1].throughput:.2f}x")
-        if versus_url:
-            compare(cfg, versus, runs[url], runs[versus_url], args.versus)
-        print(f"load average now: {os.getloadavg()[0]:.1f}")
+        if not args.soak_only:
+            throughput(args, cfg, versus, url, versus_url, model_dir, threads, replicas, attack)
+        else:
+            load(url, 1, 4, args.max_tokens)  # warm-up
         if args.soak:
-            result = soak(url, cfg.app_name, args.soak_seconds, args.max_tokens)
+            with attack():
+                result = soak(url, cfg.app_name, args.soak_seconds, args.max_tokens)
             level = result["level"]
             show(f"soak c=32 {args.soak_seconds:.0f}s", level)
             for t, rss in result["samples"]:
@@ -498,6 +608,8 @@ def main() -> None:
                 f"soak: 5xx={fivexx}  rss growth after warm-up (MB): "
                 + ", ".join(f"{k}={v:+.1f}" for k, v in growth.items())
             )
+        if hostile:
+            hostile.report()
     finally:
         stop_server()
         ray.shutdown()

@@ -4,16 +4,24 @@ A request's ``model`` is only ever compared with names this module lists; it is
 never joined onto a path. So ``../x``, ``a/b`` or an absolute path cannot reach a file
 outside the adapters directory. Adapters load only as safetensors: a directory with
 just ``adapter_model.bin`` (a pickle, which can run code when loaded) is refused.
+
+Links are never followed out of the adapters directory, for an adapter's directory and
+for its files alike (an ``adapter_model.safetensors`` that links to another place on the
+machine is refused). An adapter is listed as servable only once its weights file has been
+opened as safetensors (header, offsets and LoRA tensor names checked, no tensor read), so
+``GET /v1/models`` never offers an adapter that cannot load. That check is cached by the
+file's identity (inode, size, mtime), so listing stays cheap.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from serving.config import NAME_PATTERN
-from serving.protocol import ApiError
+from serving.errors import ApiError
 
 WEIGHTS_FILE = "adapter_model.safetensors"
 """The only adapter weights file finesift loads."""
@@ -65,14 +73,25 @@ def _entry(root: Path, name: str) -> AdapterEntry | None:
     path = (root / name).resolve()
     if not path.is_dir() or not path.is_relative_to(root.resolve()):
         return None
-    problem = adapter_problem(path)
+    problem = adapter_problem(path, root.resolve())
     return None if problem == "not an adapter" else AdapterEntry(name, path, problem)
 
 
-def adapter_problem(path: Path) -> str | None:
-    """Why the directory ``path`` cannot be served as a LoRA adapter, or None if it can."""
+def adapter_problem(path: Path, root: Path | None = None) -> str | None:
+    """Why the directory ``path`` cannot be served as a LoRA adapter, or None if it can.
+
+    Args:
+        path: the adapter's resolved directory.
+        root: the resolved adapters directory no file may link out of (``path`` if None).
+    """
     if not (path / CONFIG_FILE).is_file():
         return "not an adapter"
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if (path / name).exists() and not links_inside(path / name, root or path):
+            return (
+                f"its {name} is a link out of the adapters directory, which finesift never "
+                "follows; copy the file into the adapter's directory"
+            )
     if not (path / WEIGHTS_FILE).is_file():
         if any((path / name).is_file() for name in PICKLE_FILES):
             return (
@@ -83,10 +102,45 @@ def adapter_problem(path: Path) -> str | None:
         return f"it has no {WEIGHTS_FILE}"
     try:
         config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # its text names the absolute path: keep only the reason
+        return f"its {CONFIG_FILE} cannot be read ({exc.strerror or type(exc).__name__})"
+    except ValueError as exc:
         return f"its {CONFIG_FILE} is not readable JSON ({exc})"
     if not isinstance(config, dict) or config.get("peft_type") != "LORA":
         return f"its {CONFIG_FILE} is not a LoRA config (peft_type must be LORA)"
+    return weights_problem(path / WEIGHTS_FILE)
+
+
+def links_inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, every link followed, stays inside the resolved directory ``root``."""
+    return path.resolve().is_relative_to(root)
+
+
+def weights_problem(path: Path) -> str | None:
+    """Why the file ``path`` is not LoRA weights in safetensors, or None if it is.
+
+    Only the header is read (safetensors checks its JSON, dtypes, shapes and that the
+    offsets cover the file exactly); the result is cached by the file's identity.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"its {WEIGHTS_FILE} cannot be read ({exc.strerror or type(exc).__name__})"
+    return _weights_problem(str(path), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _weights_problem(path: str, inode: int, size: int, mtime_ns: int) -> str | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as weights:
+            keys = list(weights.keys())
+    except Exception as exc:  # SafetensorError, OSError: the message names no path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"its {WEIGHTS_FILE} is not a valid safetensors file ({reason[:200]})"
+    if not any(".lora_A." in key or ".lora_B." in key for key in keys):
+        return f"its {WEIGHTS_FILE} holds no LoRA weights (no lora_A/lora_B tensors)"
     return None
 
 

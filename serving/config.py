@@ -22,7 +22,8 @@ class LimitsConfig:
     default_max_tokens: int = 128
     """``max_tokens`` of a request that does not set it (capped at max_tokens)."""
     max_request_bytes: int = 1_000_000
-    """Largest request body; larger ones get 413 before any parsing."""
+    """Largest request body; a larger one gets 413 as soon as the bytes read pass it (a
+    Content-Length over it before anything is read), and is never parsed."""
     max_stop_sequences: int = 4
     """Most ``stop`` strings per request, as in OpenAI's API."""
 

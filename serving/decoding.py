@@ -19,6 +19,11 @@ a row's tokens do not depend on when it joined or who else is in the batch. Fini
 are removed with ``index_select`` on the batch dimension, and columns that are padding for
 every remaining row are cut off, so later steps cost only what the live rows need.
 
+A failure that belongs to one row stays with it: a sampler that cannot be seeded, a draw
+or a text decode that raises, or a prefill that fails for one prompt (found by prefilling
+the joining rows one at a time) ends that row with an error, and the batch goes on. Only
+a failing decoding step, which no single row can be blamed for, fails every live row.
+
 Every forward call is the one ``generate`` makes: position ids counted over the mask, no
 mask when there is no padding, logits of the last position only. So a lone row decodes
 exactly as ``model.generate`` does, and greedy answers equal its answers.
@@ -27,12 +32,16 @@ exactly as ``model.generate`` does, and greedy answers equal its answers.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from serving.errors import redact_paths
 from serving.sampling import RowSampler, RowState, pick_tokens
+
+log = logging.getLogger(__name__)
 
 
 class DecodingBatch:
@@ -72,33 +81,38 @@ class DecodingBatch:
     def join(self, rows: Sequence[RowState]) -> list[RowState]:
         """Prefill ``rows`` (each gets its first token) and add them to the batch.
 
-        Returns:
-            The rows that finished (on their first token), already removed.
-        """
-        from transformers import DynamicCache
+        A row that fails on its own (its sampler cannot be built, its prefill, draw or
+        decode raises) ends with an error and does not join; the batch and the other rows
+        are untouched. When a group's prefill fails, each row is prefilled alone to find
+        the one at fault.
 
+        Returns:
+            The rows that finished (on their first token, or failed), already removed.
+        """
         if not rows:
             return []
         if not self.can_join:
             raise RuntimeError("this model's cache cannot take rows into a running batch")
-        ids, mask = left_pad([r.params.prompt_ids for r in rows], self.pad_id)
-        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate counts them
-        cache = DynamicCache(config=self.lm.config.get_text_config(decoder=True))
-        samplers = [RowSampler(r.params, self.device) for r in rows]
-        logits = self._forward(ids, mask, positions, cache)
-        tokens = pick_tokens(logits, samplers)
-        self._stack(cache, mask, tokens)
-        self.rows += rows
-        self._samplers += samplers
-        for row, token in zip(rows, tokens.tolist(), strict=True):
-            row.push(token)
-        return self._evict()
+        ready = [(row, sampler) for row in rows if (sampler := self._sampler(row))]
+        try:
+            self._prefill(ready)
+        except Exception as exc:
+            if len(ready) == 1:
+                fail_row(ready[0][0], "prefill", exc)
+            else:  # find the row at fault: the others join on their own
+                for pair in ready:
+                    try:
+                        self._prefill([pair])
+                    except Exception as alone:
+                        fail_row(pair[0], "prefill", alone)
+        failed = [row for row in rows if row.failure is not None and row not in self.rows]
+        return failed + self._evict()
 
     def step(self) -> list[RowState]:
         """Decode one token for every row.
 
         Returns:
-            The rows that finished on this token, already removed.
+            The rows that finished (or failed) on this token, already removed.
         """
         if not self.rows:
             return []
@@ -106,10 +120,63 @@ class DecodingBatch:
         mask = torch.cat([self._mask, torch.ones((len(self.rows), 1), dtype=torch.long)], dim=1)
         logits = self._forward(self._next[:, None], mask, positions, self._cache)
         self._mask = mask
-        self._next = pick_tokens(logits, self._samplers)
-        for row, token in zip(self.rows, self._next.tolist(), strict=True):
-            row.push(token)
+        self._next = self._pick(logits, self.rows, self._samplers)
+        self._push(self.rows, self._next)
         return self._evict()
+
+    def _sampler(self, row: RowState) -> RowSampler | None:
+        """The row's sampler, or None after failing the row: only its own request's
+        parameters (a seed out of range) can make this raise, so it is the client's fault."""
+        try:
+            return RowSampler(row.params, self.device)
+        except Exception as exc:
+            log.warning("row refused: its sampler cannot be built: %s", exc)
+            row.fail(
+                f"the sampling parameters cannot be used ({exc}); send a seed between "
+                "-2**63 and 2**64-1 and a temperature in [0, 2]",
+                status=400,
+                code="invalid_value",
+            )
+            return None
+
+    def _prefill(self, pairs: Sequence[tuple[RowState, RowSampler]]) -> None:
+        """Prefill a group of rows and stack it under the batch; the batch's own state is
+        changed only after everything that can fail has run."""
+        from transformers import DynamicCache
+
+        if not pairs:
+            return
+        rows = [row for row, _ in pairs]
+        samplers = [sampler for _, sampler in pairs]
+        ids, mask = left_pad([r.params.prompt_ids for r in rows], self.pad_id)
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate counts them
+        cache = DynamicCache(config=self.lm.config.get_text_config(decoder=True))
+        logits = self._forward(ids, mask, positions, cache)
+        tokens = self._pick(logits, rows, samplers)
+        self._stack(cache, mask, tokens)
+        self.rows += rows
+        self._samplers += samplers
+        self._push(rows, tokens)
+
+    @staticmethod
+    def _pick(
+        logits: torch.Tensor, rows: Sequence[RowState], samplers: Sequence[RowSampler]
+    ) -> torch.Tensor:
+        """Every row's next token; a row whose draw fails is failed alone."""
+
+        def fail(i: int, exc: Exception) -> None:
+            fail_row(rows[i], "sampling", exc)
+
+        return pick_tokens(logits, samplers, on_error=fail)
+
+    @staticmethod
+    def _push(rows: Sequence[RowState], tokens: torch.Tensor) -> None:
+        """Give each row its token; a row whose text cannot be decoded is failed alone."""
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            try:
+                row.push(token)
+            except Exception as exc:
+                fail_row(row, "decoding its text", exc)
 
     @property
     def _layers(self) -> list[Any]:
@@ -193,3 +260,10 @@ def pad_left(tensor: torch.Tensor, width: int, dim: int = -2) -> torch.Tensor:
     shape = list(tensor.shape)
     shape[dim] = missing
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def fail_row(row: RowState, stage: str, exc: Exception) -> None:
+    """Fail ``row`` alone with ``exc``, logged in full here; the client's message carries no
+    server path (serving/errors.py)."""
+    log.error("one row failed in %s; the rest of the batch goes on", stage, exc_info=exc)
+    row.fail(redact_paths(f"generation failed in {stage}: {type(exc).__name__}: {exc}"))

@@ -199,13 +199,13 @@ class GenerationEngine:
 
         try:
             if not (path / CONFIG_FILE).is_file():  # never let peft look on the Hub
-                raise FileNotFoundError(f"{path / CONFIG_FILE} is missing")
+                raise FileNotFoundError(f"{CONFIG_FILE} is missing")
             config = LoraConfig.from_pretrained(str(path))
             if not isinstance(config, LoraConfig):
                 raise ValueError(f"peft_type is {config.peft_type}, only LoRA is served")
             weights = load_file(str(path / WEIGHTS_FILE), device=self.device)
         except Exception as exc:  # a corrupt file is the adapter's problem, not the server's
-            raise AdapterLoadError(f"adapter {name!r} in {path} cannot be read: {exc}") from exc
+            raise AdapterLoadError(f"adapter {name!r} cannot be read: {exc}") from exc
         config.inference_mode = True
         self._selected = _UNKNOWN  # adding an adapter may change the active one
         try:
@@ -218,16 +218,12 @@ class GenerationEngine:
             )
         except Exception as exc:
             self._drop_partial(name)
-            raise AdapterLoadError(
-                f"adapter {name!r} in {path} does not fit the base model: {exc}"
-            ) from exc
+            raise AdapterLoadError(f"adapter {name!r} does not fit the base model: {exc}") from exc
         missing = [k for k in result.missing_keys if f".{internal_name(name)}." in k]
         if result.unexpected_keys or missing:
             self._drop_partial(name)
             keys = (list(result.unexpected_keys) + missing)[:3]
-            raise AdapterLoadError(
-                f"adapter {name!r} in {path} does not fit the base model (keys {keys})"
-            )
+            raise AdapterLoadError(f"adapter {name!r} does not fit the base model (keys {keys})")
         self._peft.to(self.device)
         self._peft.eval()
         self._attached[name] = path

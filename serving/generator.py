@@ -8,7 +8,9 @@ the replica's event loop keeps answering health checks and queueing requests. Be
 steps, finished rows are answered at once (their callers need not wait for the batch's
 longest row) and queued requests of the same adapter join the batch, so a closed loop of
 clients keeps the batch full instead of waiting for each other (serving/decoding.py). A
-failed batch answers its callers with an error and the replica keeps serving.
+failed batch answers its callers with an error and the replica keeps serving, and a
+request that fails on its own (a bad seed, a sampling or decoding error) is answered with
+its error alone while the rest of its batch decodes on.
 """
 
 import asyncio
@@ -24,7 +26,7 @@ from ray import serve
 
 from serving.adapters import resolve_adapter
 from serving.batcher import Batcher, Pending
-from serving.protocol import ApiError
+from serving.errors import ApiError, redact_paths
 from serving.sampling import GenParams, RowResult, RowState, StreamDelta
 
 log = logging.getLogger("ray.serve")
@@ -37,9 +39,10 @@ def error_from(exc: BaseException) -> RowResult:
     from serving.engine import AdapterLoadError
 
     if isinstance(exc, AdapterLoadError):
-        return RowResult(error=str(exc), status=500, code="adapter_load_failed")
+        return RowResult(error=redact_paths(str(exc)), status=500, code="adapter_load_failed")
     return RowResult(
-        error=f"generation failed: {type(exc).__name__}: {exc}", code="generation_failed"
+        error=redact_paths(f"generation failed: {type(exc).__name__}: {exc}"),
+        code="generation_failed",
     )
 
 
@@ -176,10 +179,10 @@ class Generator:
         joining, finished = batch, []
         try:
             while joining or live:
-                rows = [self.engine.row(p.payload) for p in joining]
-                live.update(zip(rows, joining, strict=True))
+                joined = self._rows(joining)
+                live.update(joined)
                 started = time.perf_counter()
-                finished = await loop.run_in_executor(None, decoding.advance, rows)
+                finished = await loop.run_in_executor(None, decoding.advance, list(joined))
                 self.step_seconds[len(live)] += time.perf_counter() - started
                 self.step_rows[len(live)] += 1
                 for row, pending in live.items():
@@ -197,10 +200,22 @@ class Generator:
             await loop.run_in_executor(None, decoding.close)
         return len(finished)
 
+    def _rows(self, joining: list[Pending]) -> dict[RowState, Pending]:
+        """A row for each joining request; one that cannot have a row is answered with
+        the error alone (the others still join)."""
+        rows: dict[RowState, Pending] = {}
+        for pending in joining:
+            try:
+                rows[self.engine.row(pending.payload)] = pending
+            except Exception as exc:
+                log.exception("a request could not join the batch")
+                _answer(pending, error_from(exc))
+        return rows
+
 
 def _stream(pending: Pending, row: RowState) -> None:
     """Send a streaming request the text its row can no longer take back, and its end."""
-    if pending.deltas is None:
+    if pending.deltas is None or row.failure is not None:  # a failure ends it in _answer
         return
     delta = StreamDelta(row.take_delta(), row.finish_reason, row.generated)
     if delta.text or delta.finish_reason:

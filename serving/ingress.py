@@ -22,7 +22,9 @@ from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.adapters import resolve_adapter, scan_adapters
+from serving.body import read_limited
 from serving.config import ServeConfig
+from serving.errors import redact_paths
 from serving.protocol import (
     ApiError,
     AssistantMessage,
@@ -126,7 +128,7 @@ async def sse_events(
                 break
     except Exception as exc:  # the generator went away mid-stream
         log.exception("stream failed")
-        yield sse(error_body(f"generation failed: {exc}"[:500], "server_error"))
+        yield sse(error_body(redact_paths(f"generation failed: {exc}")[:500], "server_error"))
     if req.include_usage():
         usage = Usage(
             prompt_tokens=prompt_tokens,
@@ -276,44 +278,17 @@ class OpenAIIngress:
     async def _prepare(
         self, request: Request, cls: type[ChatCompletionRequest] | type[CompletionRequest]
     ) -> tuple[Any, GenParams, str]:
-        """Parse, validate and tokenize a request; every failure is an ApiError."""
-        from serving.prompts import check_limits, encode_request
+        """Read (within the size limit), parse, validate and tokenize a request; every
+        failure is an ApiError for this request alone."""
+        from serving.prompts import generation_params
 
         limits = self.cfg.limits
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limits.max_request_bytes:
-            raise ApiError(
-                413,
-                f"request body is over {limits.max_request_bytes} bytes",
-                code="request_too_large",
-            )
-        req = parse_request(await request.body(), cls, limits.max_request_bytes)
+        body = await read_limited(
+            request.stream(), limits.max_request_bytes, request.headers.get("content-length")
+        )
+        req = parse_request(body, cls, limits.max_request_bytes)
         model_id = self._model_id(req.model)
-        stops = req.stop_list()
-        if len(stops) > limits.max_stop_sequences:
-            raise ApiError(
-                400,
-                f"at most {limits.max_stop_sequences} stop sequences",
-                param="stop",
-                code="invalid_value",
-            )
-        prompt_ids = encode_request(self.tokenizer, req)
-        max_tokens = req.wanted_tokens(min(limits.default_max_tokens, limits.max_tokens))
-        check_limits(
-            len(prompt_ids),
-            max_tokens,
-            max_prompt_tokens=limits.max_prompt_tokens,
-            max_tokens_limit=limits.max_tokens,
-            context_length=self.context_length,
-        )
-        params = GenParams(
-            prompt_ids=tuple(prompt_ids),
-            max_tokens=max_tokens,
-            temperature=req.temperature,
-            top_p=req.top_p,
-            stop=tuple(stops),
-            seed=req.seed,
-        )
+        params = generation_params(self.tokenizer, req, limits, self.context_length)
         return req, params, model_id
 
     def _model_id(self, model: str) -> str:

@@ -1,9 +1,19 @@
-"""OpenAI's request and response shapes as pydantic models, and its JSON error shape.
+"""OpenAI's request and response shapes as pydantic models, and the parsing of a request body.
 
 Only what finesift serves is modelled: chat and text completions with one choice,
-optional streaming and usage counts. Unknown request fields are ignored, as OpenAI
-clients send many; fields that would change the answer in a way we cannot honour
-(``n > 1``, ``logprobs``, ``echo``, tools) are refused with a 400 naming the field.
+optional streaming and usage counts. Requests are strict, so what a client gets is what it
+asked for:
+
+* types are not coerced (``"max_tokens": "16"``, ``true`` or ``16.5`` is a 400, not 16 or 1),
+  and every number has its range (``seed`` must fit a 64-bit sampler seed);
+* OpenAI fields that would change the answer in a way finesift cannot honour (``n > 1``,
+  ``best_of``, ``logprobs``, ``echo``, tools and functions, ``response_format``, penalties,
+  ``logit_bias``...) are refused with a 400 naming the field, unless they hold their neutral
+  value (``n: 1``, ``presence_penalty: 0``, ``response_format: {"type": "text"}``);
+* fields that do not touch the answer (``user``, ``metadata``, ``service_tier``...) are
+  accepted and have no effect;
+* any other field is refused as unknown: an extension such as ``top_k`` or
+  ``repetition_penalty``, silently ignored, would give a different answer than asked for.
 """
 
 from __future__ import annotations
@@ -13,87 +23,65 @@ import time
 import uuid
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from serving.body import decode_json_object
+from serving.errors import ApiError, error_body, error_type_for, shown
+from serving.unsupported import MESSAGE_UNSUPPORTED, UNSUPPORTED, refuse_unsupported
+
+# Errors moved to serving/errors.py; importing them from here keeps working.
+__all__ = ["ApiError", "error_body", "error_type_for"]
+
+MAX_INT32 = 2**31 - 1
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+"""The seeds a sampler takes (torch.Generator.manual_seed's range)."""
+
+STRICT = ConfigDict(extra="forbid", strict=True)
+"""Request models: no type coercion, no unknown fields."""
 
 
-class ApiError(Exception):
-    """An error answered as ``{"error": {...}}`` with an HTTP status, in OpenAI's shape.
+class StreamOptions(BaseModel):
+    """``stream_options`` of a streamed request."""
 
-    Args:
-        status: HTTP status code.
-        message: what went wrong and how to fix it.
-        type: OpenAI error type, e.g. ``invalid_request_error``.
-        param: the request field at fault, if any.
-        code: a short machine-readable code, e.g. ``model_not_found``.
-    """
+    model_config = STRICT
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body OpenAI clients parse: ``{"error": {message, type, param, code}}``."""
-        return error_body(self.message, self.type, self.param, self.code)
-
-
-def error_body(
-    message: str, type: str, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
-    """OpenAI's error object: ``{"error": {"message", "type", "param", "code"}}``."""
-    return {"error": {"message": message, "type": type, "param": param, "code": code}}
-
-
-def error_type_for(status: int) -> str:
-    """The OpenAI error ``type`` conventionally used with an HTTP status."""
-    return {
-        401: "authentication_error",
-        403: "permission_error",
-        404: "not_found_error",
-        429: "rate_limit_error",
-    }.get(status, "invalid_request_error" if status < 500 else "server_error")
+    include_usage: bool = False
+    include_obfuscation: bool | None = None  # accepted; streams are never padded here
 
 
 class _Request(BaseModel):
     """Fields shared by chat and text completions requests."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
     model: str = Field(min_length=1, max_length=256)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_INT32)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_INT32)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
-    n: int = 1
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     stream: bool = False
-    stream_options: dict[str, Any] | None = None
-    logprobs: bool | int | None = None
+    stream_options: StreamOptions | None = None
+    # Accepted, no effect on the answer.
+    user: str | None = Field(default=None, max_length=512)
+    safety_identifier: str | None = Field(default=None, max_length=512)
+    prompt_cache_key: str | None = Field(default=None, max_length=512)
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = Field(default=None, max_length=64)
+    parallel_tool_calls: bool | None = None
 
-    @field_validator("n")
+    @model_validator(mode="before")
     @classmethod
-    def _one_choice(cls, value: int) -> int:
-        if value != 1:
-            raise ValueError("only n=1 is supported; send several requests for more choices")
-        return value
-
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: bool | int | None) -> bool | int | None:
-        if value:
-            raise ValueError("logprobs are not supported; leave logprobs unset")
-        return value
+    def _unsupported(cls, data: Any) -> Any:
+        return refuse_unsupported(data, UNSUPPORTED)
 
     def stop_list(self) -> list[str]:
         """``stop`` as a list without empty strings."""
@@ -106,13 +94,13 @@ class _Request(BaseModel):
 
     def include_usage(self) -> bool:
         """Whether a stream ends with a usage-only chunk (``stream_options.include_usage``)."""
-        return bool((self.stream_options or {}).get("include_usage"))
+        return bool(self.stream_options and self.stream_options.include_usage)
 
 
 class ContentPart(BaseModel):
     """One part of a message's content; only text parts are served."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
     type: Literal["text"]
     text: str
@@ -121,10 +109,15 @@ class ContentPart(BaseModel):
 class ChatMessage(BaseModel):
     """One chat message."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[ContentPart]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unsupported(cls, data: Any) -> Any:
+        return refuse_unsupported(data, MESSAGE_UNSUPPORTED)
 
     def text(self) -> str:
         """The message's content as one string (text parts joined)."""
@@ -137,42 +130,18 @@ class ChatCompletionRequest(_Request):
     """POST /v1/chat/completions."""
 
     messages: list[ChatMessage] = Field(min_length=1)
-    tools: list[Any] | None = None
-
-    @field_validator("tools")
-    @classmethod
-    def _no_tools(cls, value: list[Any] | None) -> list[Any] | None:
-        if value:
-            raise ValueError("tool calling is not supported; leave tools unset")
-        return value
 
 
 class CompletionRequest(_Request):
     """POST /v1/completions."""
 
     prompt: str | list[str]
-    echo: bool = False
-    suffix: str | None = None
 
     @field_validator("prompt")
     @classmethod
     def _one_prompt(cls, value: str | list[str]) -> str | list[str]:
         if isinstance(value, list) and len(value) != 1:
             raise ValueError("send exactly one prompt per request (a string or a 1-item list)")
-        return value
-
-    @field_validator("echo")
-    @classmethod
-    def _no_echo(cls, value: bool) -> bool:
-        if value:
-            raise ValueError("echo is not supported; leave it false")
-        return value
-
-    @field_validator("suffix")
-    @classmethod
-    def _no_suffix(cls, value: str | None) -> str | None:
-        if value:
-            raise ValueError("suffix (insertion) is not supported; leave it unset")
         return value
 
     def prompt_text(self) -> str:
@@ -310,31 +279,65 @@ def parse_request(body: bytes, cls: type[R], max_bytes: int) -> R:
         max_bytes: bodies larger than this get 413 without being parsed.
 
     Raises:
-        ApiError: 413 for an oversized body, 400 for malformed JSON or a bad field (its
-            ``param`` names the field).
+        ApiError: 413 for an oversized body, 400 for malformed or unsafe JSON
+            (serving/body.py) or a bad, unsupported or unknown field (its ``param``
+            names the field).
     """
-    if len(body) > max_bytes:
-        raise ApiError(
-            413,
-            f"request body is {len(body)} bytes, over the limit of {max_bytes}; send a "
-            "shorter prompt",
-            code="request_too_large",
-        )
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from exc
-    if not isinstance(data, dict):
-        raise ApiError(400, "request body must be a JSON object", code="invalid_json")
+    data = decode_json_object(body, max_bytes)
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        message = first["msg"].removeprefix("Value error, ")
-        raise ApiError(
-            400, f"invalid field {param}: {message}", param=param, code="invalid_value"
-        ) from exc
+        raise field_error(exc) from exc
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "none", "dict", "list"}
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def field_error(exc: ValidationError) -> ApiError:
+    """The 400 for a request that failed validation, naming the most specific field at fault.
+
+    Union members add their type to pydantic's error locations
+    (``messages.0.content.list[ContentPart].0.type``); they are left out of ``param``.
+    """
+    first = max(exc.errors(), key=lambda e: len(e["loc"]))  # the deepest is most specific
+    *path, last = first["loc"] or ("",)
+    loc = [str(p) for p in path if not _is_union_tag(p)]
+    if first["type"] == "extra_forbidden" or not _is_union_tag(last):  # an unknown key stays
+        loc.append(str(last))
+    loc = [p for p in loc if p]
+    field = (first.get("ctx") or {}).get("field")
+    if field:
+        loc.append(field)
+    param = ".".join(loc) or None
+    name = shown(param or "")
+    kind, message = first["type"], first["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return ApiError(
+            400,
+            f"unknown field {name}: this server does not support it (it would be ignored, "
+            "and the answer would not be what you asked for); remove it",
+            param=param,
+            code="unknown_parameter",
+        )
+    if kind == "unsupported_field":
+        return ApiError(
+            400,
+            f"unsupported field {name}: {message}",
+            param=param,
+            code="unsupported_parameter",
+        )
+    got = first.get("input")
+    if kind.endswith("_type") and got is not None:
+        message += f" (got {_JSON_TYPES.get(type(got), 'a number')})"
+    return ApiError(400, f"invalid field {name}: {message}", param=param, code="invalid_value")
+
+
+def _is_union_tag(part: str | int) -> bool:
+    """Whether a location part is a union member's tag (``str``, ``list[ContentPart]``)."""
+    return isinstance(part, str) and (
+        "[" in part or part in _TYPE_TAGS or part in ("ContentPart", "StreamOptions")
+    )
 
 
 def new_id(prefix: str) -> str:

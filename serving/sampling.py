@@ -7,7 +7,9 @@ length per row, and ``serving.decoding`` decodes them together. Two per-row piec
   ``torch.Generator``; greedy rows take the argmax, as ``generate`` does. A seeded request
   samples the same way whatever batch it lands in.
 * :class:`RowState` takes each new token of its row: it decodes text, finds stop strings
-  and EOS, counts tokens and knows which text is safe to stream.
+  and EOS, counts tokens and knows which text is safe to stream. A row can also fail on
+  its own (its sampler cannot be seeded, a draw or a decode raises): it then ends with an
+  error result and leaves the batch, and the other rows go on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from dataclasses import dataclass
 
 import torch
 
+SAMPLING_EPS = 1e-5
+"""Temperatures below this decode greedily (as vLLM does): dividing logits by a temperature
+near 0 overflows to inf, and softmax of inf is NaN, which ``multinomial`` refuses."""
+
 
 @dataclass(frozen=True)
 class GenParams:
@@ -26,7 +32,8 @@ class GenParams:
     Attributes:
         prompt_ids: prompt token ids, unpadded.
         max_tokens: most tokens to generate.
-        temperature: 0 for greedy decoding, else the softmax temperature.
+        temperature: 0 (or below SAMPLING_EPS) for greedy decoding, else the softmax
+            temperature.
         top_p: nucleus sampling mass in (0, 1].
         stop: strings that end the answer (not included in it).
         seed: seeds this row's sampler; None draws a random seed.
@@ -101,14 +108,20 @@ class RowState:
         self.generated = 0
         self.text = ""
         self.finish_reason: str | None = None
+        self.failure: RowResult | None = None
         self._emitted = 0
         # A stop string may be split across tokens: keep back enough text to cut it off.
         self._hold = max((len(s) for s in params.stop), default=1) - 1
 
     @property
     def done(self) -> bool:
-        """Whether the row has finished."""
-        return self.finish_reason is not None
+        """Whether the row has finished, normally or with a failure."""
+        return self.finish_reason is not None or self.failure is not None
+
+    def fail(self, error: str, status: int = 500, code: str = "generation_failed") -> None:
+        """End this row with an error; the batch drops it and its other rows go on."""
+        if self.failure is None:
+            self.failure = RowResult(error=error, status=status, code=code)
 
     def push(self, token_id: int) -> None:
         """Add the row's next generated token; a finished row ignores it (it is padding)."""
@@ -145,7 +158,10 @@ class RowState:
         return delta
 
     def result(self) -> RowResult:
-        """The finished row (a row cut short by the batch's end counts as ``length``)."""
+        """The finished row (a row cut short by the batch's end counts as ``length``), or
+        its failure."""
+        if self.failure is not None:
+            return self.failure
         return RowResult(self.text, self.generated, self.finish_reason or "length")
 
 
@@ -160,19 +176,35 @@ class RowSampler:
     def __init__(self, params: GenParams, device: torch.device | str = "cpu") -> None:
         self.params = params
         self.generator: torch.Generator | None = None
-        if params.temperature > 0.0:
+        if params.temperature >= SAMPLING_EPS:
             self.generator = torch.Generator(device=device)
             seed = params.seed if params.seed is not None else random.getrandbits(63)
             self.generator.manual_seed(seed)
 
 
-def pick_tokens(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> torch.Tensor:
-    """The next token of every row from its ``(rows, vocab)`` float logits (on the CPU)."""
+def pick_tokens(
+    logits: torch.Tensor,
+    samplers: Sequence[RowSampler],
+    on_error: Callable[[int, Exception], None] | None = None,
+) -> torch.Tensor:
+    """The next token of every row from its ``(rows, vocab)`` float logits (on the CPU).
+
+    Args:
+        logits: one row of next-token logits per sampler.
+        samplers: the rows' samplers.
+        on_error: called with a row's index and the exception when its draw fails (that
+            row keeps its argmax, which it will ignore); None lets the exception through.
+    """
     chosen = torch.argmax(logits, dim=-1)
     for i, sampler in enumerate(samplers):
         if sampler.generator is not None:
             p = sampler.params
-            chosen[i] = sample_token(logits[i], p.temperature, p.top_p, sampler.generator)
+            try:
+                chosen[i] = sample_token(logits[i], p.temperature, p.top_p, sampler.generator)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(i, exc)
     return chosen.cpu()
 
 

@@ -6,6 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests (hypothesis): a bounded profile by default (CI, `make test`) and a
+# long one for `make test-all` (HYPOTHESIS_PROFILE=full). No deadline: a shared 2-core
+# machine makes timings noisy. A failure prints its seed and a @reproduce_failure blob.
+_FUZZ = {"deadline": None, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=40, **_FUZZ)
+settings.register_profile("full", max_examples=1500, **_FUZZ)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Tests never reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

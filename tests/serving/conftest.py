@@ -40,7 +40,10 @@ def adapters_template(tmp_path_factory, tiny_model_dir: Path) -> Path:
 
     * ``tiny-a``, ``tiny-b``, ``tiny-c``: safetensors LoRA adapters of the tiny model.
     * ``pickled``: only ``adapter_model.bin`` (a pickle) - refused.
-    * ``broken``: a valid config but garbage safetensors - loading fails with a 500.
+    * ``broken``: a valid config but garbage safetensors - refused, never listed.
+    * ``escaped``: its safetensors file links to a file outside the directory - refused.
+    * ``misfit``: valid safetensors whose LoRA shapes do not fit the model - listed (only
+      loading shows it), and loading fails with a 500.
     """
     root = tmp_path_factory.mktemp("adapters-template")
     for i, name in enumerate(("tiny-a", "tiny-b", "tiny-c")):
@@ -54,12 +57,34 @@ def adapters_template(tmp_path_factory, tiny_model_dir: Path) -> Path:
     broken.mkdir()
     shutil.copy(root / "tiny-a" / "adapter_config.json", broken / "adapter_config.json")
     (broken / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    outside = tmp_path_factory.mktemp("outside-adapters")
+    shutil.copy(root / "tiny-a" / "adapter_model.safetensors", outside / "weights.safetensors")
+    escaped = root / "escaped"
+    escaped.mkdir()
+    shutil.copy(root / "tiny-a" / "adapter_config.json", escaped / "adapter_config.json")
+    (escaped / "adapter_model.safetensors").symlink_to(outside / "weights.safetensors")
+    make_misfit(root / "tiny-a", root / "misfit")
     return root
+
+
+def make_misfit(good: Path, out: Path) -> Path:
+    """A copy of the adapter ``good`` whose LoRA matrices have the wrong shapes."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    out.mkdir()
+    shutil.copy(good / "adapter_config.json", out / "adapter_config.json")
+    weights = load_file(str(good / "adapter_model.safetensors"))
+    save_file(
+        {k: torch.zeros(v.shape[0] + 3, v.shape[1]) for k, v in weights.items()},
+        str(out / "adapter_model.safetensors"),
+    )
+    return out
 
 
 @pytest.fixture
 def adapters_dir(tmp_path: Path, adapters_template: Path) -> Path:
-    """A private, writable copy of the adapters template for one test."""
+    """A private, writable copy of the adapters template for one test (links kept as links)."""
     out = tmp_path / "adapters"
-    shutil.copytree(adapters_template, out)
+    shutil.copytree(adapters_template, out, symlinks=True)
     return out

@@ -13,10 +13,18 @@ from serving.protocol import ApiError
 
 
 def fake_adapter(path: Path, weights: str = "adapter_model.safetensors") -> Path:
-    """A directory with the files of a LoRA adapter (contents irrelevant to listing)."""
+    """A directory with the files of a LoRA adapter: a config and a small safetensors file
+    with LoRA tensor names (listing checks the header, not whether shapes fit a model)."""
+    import torch
+    from safetensors.torch import save_file
+
     path.mkdir(parents=True)
     (path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-    (path / weights).write_bytes(b"weights")
+    if weights.endswith(".safetensors"):
+        lora = {f"base_model.model.q_proj.lora_{ab}.weight": torch.zeros(4, 4) for ab in "AB"}
+        save_file(lora, str(path / weights))
+    else:
+        (path / weights).write_bytes(b"weights")
     return path
 
 
@@ -87,6 +95,72 @@ def test_symlinks_may_not_leave_the_directory(tmp_path):
     os.symlink(outside, root / "escape")
     os.symlink(root / "real", root / "alias")
     assert sorted(scan_adapters(root)) == ["alias", "real"]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage", "not a valid safetensors file"),
+        (b"", "not a valid safetensors file"),
+        (None, "not a valid safetensors file"),  # a valid file cut short
+        ("no-lora", "no LoRA weights"),
+    ],
+)
+def test_weights_that_cannot_load_are_never_listed_as_servable(tmp_path, content, why):
+    path = fake_adapter(tmp_path / "adapters" / "bad")
+    weights = path / "adapter_model.safetensors"
+    if content is None:
+        weights.write_bytes(weights.read_bytes()[:-8])
+    elif content == "no-lora":
+        import torch
+        from safetensors.torch import save_file
+
+        save_file({"some.weight": torch.zeros(2)}, str(weights))
+    else:
+        weights.write_bytes(content)
+    entry = scan_adapters(tmp_path / "adapters")["bad"]
+    assert why in entry.problem
+    assert str(tmp_path) not in entry.problem
+    with pytest.raises(ApiError) as info:
+        resolve_adapter("bad", tmp_path / "adapters")
+    assert (info.value.status, info.value.code) == (400, "invalid_adapter")
+    assert str(tmp_path) not in info.value.message
+
+
+@pytest.mark.parametrize("linked", ["adapter_model.safetensors", "adapter_config.json"])
+def test_adapter_files_that_link_out_of_the_directory_are_refused(tmp_path, linked):
+    secret = fake_adapter(tmp_path / "elsewhere")  # a valid adapter outside the directory
+    root = tmp_path / "adapters"
+    path = fake_adapter(root / "sneaky")
+    (path / linked).unlink()
+    os.symlink(secret / linked, path / linked)
+    fake_adapter(root / "real")
+    os.symlink(root / "real" / "adapter_model.safetensors", root / "twin-weights")
+    twin = fake_adapter(root / "twin")  # a link that stays inside the directory is fine
+    (twin / "adapter_model.safetensors").unlink()
+    os.symlink(root / "twin-weights", twin / "adapter_model.safetensors")
+    entries = scan_adapters(root)
+    assert "link out of the adapters directory" in entries["sneaky"].problem
+    assert entries["twin"].problem is None and entries["real"].problem is None
+    with pytest.raises(ApiError) as info:
+        resolve_adapter("sneaky", root)
+    assert info.value.status == 400 and str(tmp_path) not in info.value.message
+
+
+def test_an_unreadable_config_is_refused_without_showing_its_path(tmp_path, monkeypatch):
+    path = fake_adapter(tmp_path / "locked")
+    config = path / "adapter_config.json"
+    real_read = Path.read_text
+
+    def denied(self: Path, *args, **kwargs) -> str:
+        if self == config:  # root reads any file, so the refusal is simulated
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    problem = scan_adapters(tmp_path)["locked"].problem
+    assert "cannot be read (Permission denied)" in problem
+    assert str(tmp_path) not in problem
 
 
 def test_new_adapter_is_found_without_restart(tmp_path):

@@ -202,3 +202,47 @@ def test_limits(prompt, max_tokens, status, param):
         )
     assert (info.value.status, info.value.param) == (status, param)
     check_limits(64, 16, max_prompt_tokens=64, max_tokens_limit=32, context_length=80)
+
+
+def test_a_chat_template_that_refuses_the_messages_is_400(engine, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    strict = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    strict.chat_template = (
+        "{% if messages[0]['role'] == 'assistant' %}"
+        "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+        + strict.chat_template
+    )
+    req = ChatCompletionRequest(model="base", messages=[{"role": "assistant", "content": "hi"}])
+    with pytest.raises(ApiError) as info:
+        encode_request(strict, req)
+    assert (info.value.status, info.value.param) == (400, "messages")
+    assert "alternate" in info.value.message
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_text_that_is_not_valid_unicode_is_400_not_a_tokenizer_crash(engine, chat):
+    """Models built in code bypass the JSON checks; the tokenizer's TypeError used to be a 500."""
+    if chat:
+        req = ChatCompletionRequest(model="base", messages=[{"role": "user", "content": "a\ud800"}])
+    else:
+        req = CompletionRequest(model="base", prompt="a\udfff")
+    with pytest.raises(ApiError) as info:
+        encode_request(engine.tokenizer, req)
+    assert (info.value.status, info.value.code) == (400, "invalid_prompt")
+    assert info.value.param == ("messages" if chat else "prompt")
+
+
+def test_generation_params_carry_the_request_within_the_limits(engine):
+    from serving.config import LimitsConfig
+    from serving.prompts import generation_params
+
+    limits = LimitsConfig(max_prompt_tokens=64, max_tokens=32, default_max_tokens=8)
+    req = CompletionRequest(model="base", prompt="Add 2 and 3.", seed=2**64 - 1, stop=["x"])
+    params = generation_params(engine.tokenizer, req, limits, context_length=128)
+    assert params.prompt_ids == ids(engine, "Add 2 and 3.")
+    assert (params.max_tokens, params.seed, params.stop) == (8, 2**64 - 1, ("x",))
+    many = CompletionRequest(model="base", prompt="hi", stop=["a", "b", "c", "d", "e"])
+    with pytest.raises(ApiError) as info:
+        generation_params(engine.tokenizer, many, limits, context_length=128)
+    assert info.value.param == "stop"

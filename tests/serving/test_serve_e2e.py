@@ -75,7 +75,7 @@ def server(ray_session, tiny_model_dir, adapters_template, tmp_path_factory):
     from serving.launch import start_server, stop_server
 
     adapters = tmp_path_factory.mktemp("served") / "adapters"
-    shutil.copytree(adapters_template, adapters)
+    shutil.copytree(adapters_template, adapters, symlinks=True)
     cfg = load_config(
         ServeConfig,
         None,
@@ -118,8 +118,19 @@ def generator_info() -> dict:
 def test_models_list_has_base_and_servable_adapters(client):
     ids = [m.id for m in client.models.list().data]
     assert ids[0] == "base"
-    assert {"tiny-a", "tiny-b", "tiny-c", "broken"} <= set(ids)
-    assert "pickled" not in ids
+    assert {"tiny-a", "tiny-b", "tiny-c", "misfit"} <= set(ids)
+    # Never offered: pickle weights, corrupt safetensors, weights linked from outside.
+    assert not {"pickled", "broken", "escaped"} & set(ids)
+
+
+@pytest.mark.parametrize("name", ["broken", "escaped"])
+def test_adapters_that_cannot_load_are_refused_without_server_paths(server, name):
+    status, body = http(
+        "POST", server["url"] + "/chat/completions", {"model": name, "messages": HELLO}
+    )
+    error = assert_error(status, body, 400, "invalid_adapter")
+    assert name in error["message"]
+    assert str(server["adapters"]) not in error["message"] and "/tmp" not in error["message"]
 
 
 def test_chat_completion_shape_usage_and_determinism(client, server):
@@ -295,12 +306,13 @@ def test_pickle_adapter_is_refused_and_never_opened(server):
 def test_a_failing_generation_is_a_500_and_the_replica_keeps_serving(client, server):
     chat = server["url"] + "/chat/completions"
     for stream in (False, True):
-        status, body = http("POST", chat, {"model": "broken", "messages": HELLO, "stream": stream})
+        status, body = http("POST", chat, {"model": "misfit", "messages": HELLO, "stream": stream})
         error = assert_error(status, body, 500, "adapter_load_failed")
-        assert "broken" in error["message"]
+        assert "misfit" in error["message"]
+        assert str(server["adapters"]) not in error["message"]
     out = client.chat.completions.create(model="base", messages=HELLO, max_tokens=4)
     assert out.choices[0].message.content is not None
-    assert "broken" not in generator_info()["attached"]
+    assert "misfit" not in generator_info()["attached"]
 
 
 def test_the_llm_judge_talks_to_finesift_serve(server, tmp_path):
