@@ -32,7 +32,7 @@ HONEST = [
 @pytest.fixture(scope="module")
 def server(ray_session, tiny_model_dir, adapters_template, tmp_path_factory):
     """One generator replica with room for honest and hostile rows in one batch."""
-    from jobs.config import load_config
+    from infra.config import load_config
     from serving.config import ServeConfig
     from serving.launch import start_server, stop_server
 
