@@ -1,6 +1,6 @@
 """CLI of the cluster side: ``finesift submit`` and ``finesift jobs list|status|logs|stop``.
 
-Registered in jobs/cli/__init__.py; the work is in :mod:`jobs.submit.client.client`.
+Registered in jobs/cli/__init__.py; the work is in :mod:`jobs.submit.client`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.submit.client.client import (
+from jobs.submit.client import (
     PROJECT_ROOT,
     RUNTIME_ENV_FILE,
     JobName,

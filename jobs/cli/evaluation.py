@@ -171,6 +171,6 @@ def report_command(
     Counts by reason, quality histograms, the embedding map, dropped rows beside the rows
     they lost to, and training curves and eval tables when the run has them.
     """
-    from jobs.report.data.data import write_report
+    from jobs.report.data import write_report
 
     console.print(f"report: {write_report(run_dir)}")

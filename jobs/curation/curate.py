@@ -76,7 +76,7 @@ def run(cfg: CurateConfig) -> CurateResult:
 def _write_report(out: str) -> str | None:
     """report.html beside the outputs; a failed report never fails the curation run."""
     try:
-        from jobs.report.data.data import write_report
+        from jobs.report.data import write_report
 
         return str(write_report(out))
     except Exception as exc:  # noqa: BLE001 - the data outputs are already written

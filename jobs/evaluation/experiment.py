@@ -86,8 +86,8 @@ def run(cfg: ExperimentConfig) -> dict[str, Any]:
     eval_result = evaluate.run(eval_cfg)
     result = assemble(cfg, trained, eval_result, curate_summary)
     (out / "experiment.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    from jobs.report.data.data import write_report
-    from jobs.report.data.plots import experiment_bars
+    from jobs.report.data import write_report
+    from jobs.report.plots import experiment_bars
 
     _write_png(experiment_bars(result["arms"]), out / "experiment.png")
     result["report"] = str(write_report(out))

@@ -3,7 +3,7 @@
 Reads what the run left in RUN_DIR, each part optional: summary.json and ledger.parquet
 (counts, quality histograms, dropped rows beside the rows they lost to), map.parquet
 (the 2-D embedding map), adapters/*/finesift.json (training curves), eval.json and
-experiment.json. The page itself is built by :mod:`jobs.report.data.html`. The ledger is read
+experiment.json. The page itself is built by :mod:`jobs.report.html`. The ledger is read
 column by column and only the shown rows' text is loaded, which keeps a 5k-row report
 around a second.
 
@@ -66,7 +66,7 @@ def write_report(run_dir: str | Path) -> Path | str:
     Raises:
         InputError: when the directory is missing or holds no finesift output.
     """
-    from jobs.report.data.html import render
+    from jobs.report.html import render
 
     if storage.is_uri(str(run_dir)):
         return _write_remote_report(str(run_dir))
@@ -78,7 +78,7 @@ def write_report(run_dir: str | Path) -> Path | str:
 
 def _write_remote_report(uri: str) -> str:
     """report.html for a run on cloud storage, built from local copies of its files."""
-    from jobs.report.data.html import render
+    from jobs.report.html import render
 
     if storage.kind_of(uri) != "dir":
         raise InputError(

@@ -1,6 +1,6 @@
 """The HTML of report.html: sections, tables and the page template, no script, no links out.
 
-Figures come from :mod:`jobs.report.data.plots` as base64 PNG, so the file opens offline.
+Figures come from :mod:`jobs.report.plots` as base64 PNG, so the file opens offline.
 Every value from the data is HTML-escaped.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from jobs.report.data.data import ROWS_PER_REASON, RunData
+from jobs.report.data import ROWS_PER_REASON, RunData
 from quality import schema
 
 TEXT_CHARS = 600
@@ -20,7 +20,7 @@ TEXT_CHARS = 600
 
 def render(data: RunData) -> str:
     """The whole page as one HTML string."""
-    from jobs.report.data import plots
+    from jobs.report import plots
 
     sections = [_overview(data)]
     if data.by_reason:
@@ -151,7 +151,7 @@ def _rule_descriptions() -> dict[str, str]:
 
 
 def _map(data: RunData) -> str:
-    from jobs.report.data import plots
+    from jobs.report import plots
 
     table = data.map_table
     if table is None or table.num_rows == 0:
@@ -271,7 +271,7 @@ def _eval_table(result: dict[str, Any]) -> str:
 
 
 def _experiment(result: dict[str, Any]) -> str:
-    from jobs.report.data import plots
+    from jobs.report import plots
 
     arms = result.get("arms", [])
     rows = [

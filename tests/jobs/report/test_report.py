@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.errors import InputError
-from jobs.report.data.data import ROWS_PER_REASON, write_report
+from jobs.report.data import ROWS_PER_REASON, write_report
 from quality.schema import LEDGER_SCHEMA
 
 SECTIONS = ["overview", "counts", "quality", "map", "dropped", "training", "eval", "experiment"]

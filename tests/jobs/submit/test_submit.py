@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from jobs.submit.client.client import (
+from jobs.submit.client import (
     PROJECT_ROOT,
     JobName,
     SubmitError,
@@ -181,7 +181,7 @@ class StartingServer:
 
 
 def test_submit_waits_for_a_starting_job_agent(monkeypatch):
-    import jobs.submit.client.client as submit_module
+    import jobs.submit.client as submit_module
 
     monkeypatch.setattr(submit_module, "AGENT_RETRY_S", 0.0)
     server = StartingServer(not_ready=2)
