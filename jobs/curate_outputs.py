@@ -40,6 +40,8 @@ LEDGER_SCHEMA = pa.schema(
         ("perplexity", pa.float64()),
         ("judge_score", pa.float64()),
         ("judge_status", pa.string()),
+        # the conversation as JSON, exactly as selected.jsonl writes it (review refills from it)
+        ("messages", pa.string()),
     ]
 )
 
