@@ -58,6 +58,7 @@ def review_command(
     if export:
         _print_export(_export(session))
         return
+    session.warm_up_in_background()
     hosts = list(LOOPBACK_HOSTS) if is_loopback(host) else ["*"]  # the key guards the rest
     app = create_app(session=session, api_key=key, allowed_hosts=hosts)
     sock = bind(host, port)

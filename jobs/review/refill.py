@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CANDIDATE_CHUNK = 32
-"""Candidates embedded at a time; the first chunk almost always holds the replacement."""
+CANDIDATE_CHUNK = 8
+"""Candidates embedded at a time; the first chunk almost always holds the replacement (the
+best candidate is usually far enough from the picks), and a real encoder pays per row."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,19 @@ class Refiller:
             f"{len(candidates) - 1} other candidates left"
         )
         return Replacement(row_id=row_id, note=note)
+
+    def warm_up(self, groups: list[list[str]] = ()) -> None:
+        """Load the encoder and embed rows ahead of need (the picks, a cluster at a time).
+
+        A real model takes seconds to load and a cluster's picks seconds to embed; done
+        before the first rejection, a refill only embeds a few candidates. The lock is
+        released between groups, so a refill never waits for more than one.
+        """
+        with self._lock:
+            self._get_encoder()
+        for ids in groups:
+            with self._lock:
+                self._embed(ids)
 
     def _embed(self, ids: list[str]) -> np.ndarray:
         """Unit row vectors of ledger rows, as curation computes them (cached by id)."""

@@ -8,6 +8,7 @@ queue and a row's card, records verdicts and fills a rejected pick's slot.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from dataclasses import dataclass
@@ -263,6 +264,23 @@ class ReviewSession:
             if item.state == "rejected" and item.replaced_by is None and not item.note:
                 done += self.refill(item) is not None
         return done
+
+    def warm_up_in_background(self) -> threading.Thread:
+        """Load the run's encoder and embed the picks in a thread, so a reviewer's first
+        rejection does not wait for them; a failure is left for the refill to report."""
+        clusters: dict[int, list[str]] = {}
+        for item in self.store.items():
+            if item.state not in ("rejected", "withdrawn"):
+                clusters.setdefault(item.cluster, []).append(item.row_id)
+
+        def load() -> None:
+            # A failure (a missing model) is reported by the refill, on the rejected row.
+            with contextlib.suppress(Exception):
+                self.refiller.warm_up(list(clusters.values()))
+
+        thread = threading.Thread(target=load, name="review-encoder", daemon=True)
+        thread.start()
+        return thread
 
     def info(self) -> dict[str, Any]:
         """The run and the vocabulary of the page."""

@@ -203,7 +203,8 @@ function displacedBlock(c) {
     el("td", {}, el("pre", {class: "clip"}, c.original[c.original.length - 1].content)));
   const rows = c.displaced.map((d) => el("tr", {dataset: {displaced: d.id}},
     el("td", {}, d.id),
-    el("td", {}, `${d.relation}: ${d.reason || ""}`, el("div", {class: "muted"}, d.detail || "")),
+    el("td", {}, d.reason && d.reason !== d.relation ? `${d.relation}: ${d.reason}` : d.relation,
+      el("div", {class: "muted"}, d.detail || "")),
     el("td", {}, fmt(d.signals.quality)), el("td", {}, fmt(d.signals.relevance)),
     el("td", {}, fmt(d.signals.ifd)), el("td", {}, fmt(d.signals.judge_score, 1)),
     el("td", {}, el("pre", {class: "clip prompt"}, d.prompt), el("pre", {class: "clip"}, d.response))));
@@ -244,7 +245,8 @@ function renderCard() {
     ? el("div", {class: "side-by-side"}, turnsBlock(c.original, "original"),
       turnsBlock(c.messages, `edit (version ${c.version})`))
     : turnsBlock(c.original, null);
-  card.replaceChildren(
+  // replaceChildren would show a null as the text "null": drop the absent parts.
+  card.replaceChildren(...[
     el("h2", {}, c.row_id, el("span", {class: "muted source"}, c.source || "")),
     statusLine(c),
     verdictBar(),
@@ -262,7 +264,7 @@ function renderCard() {
       el("ol", {}, c.history.map((h) => el("li", {},
         `v${h.version} ${h.state}` + (h.reviewer ? ` by ${h.reviewer}` : "") + ` at ${h.time}` +
         (h.reason ? `: ${h.reason}` : "") + (h.messages ? " (edit)" : ""))))) : null,
-  );
+  ].filter(Boolean));
   document.body.dataset.ready = "1";
 }
 

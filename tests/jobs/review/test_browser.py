@@ -75,6 +75,7 @@ def test_html_in_a_row_shows_as_text_and_never_runs(tmp_path, page):
         assert '<img src="x" onerror="window.__xss = 1">' in card.inner_text()
         assert card.locator("script").count() == 0 and card.locator("img").count() == 0
         assert "**bold** `code`" in card.inner_text()  # markdown stays as typed
+        assert "null" not in card.inner_text().split("\n")  # no absent part shown as "null"
         # The queue shows it as text too, and search finds it.
         page.fill("#f-search", "onerror")
         page.wait_for_selector("body[data-queue='1']")

@@ -170,3 +170,9 @@ def test_selected_rows_missing_from_the_ledger_are_refused(tmp_path):
 def test_store_lives_in_the_run_directory(session):
     assert isinstance(session.store, ReviewStore)
     assert session.store.path == session.run.run_dir / "review.sqlite"
+
+
+def test_warm_up_embeds_the_picks_ahead_of_a_refill(session):
+    session.warm_up_in_background().join(timeout=60)
+    assert set(session.run.selected_ids) <= set(session.refiller._vectors)
+    assert reject(session, "c0-p0").refill.row_id == "c0-n1"  # same rule with cached vectors
