@@ -1,6 +1,7 @@
-// finesift review: the page. Every piece of row data reaches the DOM as text
-// (textContent / createTextNode), never as markup: a row may hold any HTML.
-"use strict";
+// finesift review: the page's state, the queue, verdicts and keys. Every piece of row
+// data reaches the DOM as text (dom.js el(), textContent), never as markup.
+import {renderCard} from "./card.js";
+import {$, el, fmt} from "./dom.js";
 
 const S = {
   info: null,
@@ -12,29 +13,6 @@ const S = {
 };
 
 // --- small helpers -------------------------------------------------------------------------
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-const $ = (id) => document.getElementById(id);
-
-function fmt(value, digits = 3) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "–";
-  return typeof value === "number" ? value.toFixed(digits) : String(value);
-}
 
 function notice(text, kind = "info") {
   const box = $("notice");
@@ -159,114 +137,13 @@ async function openRow(id) {
   for (const li of $("queue").children) li.classList.toggle("current", li.dataset.id === id);
   const active = [...$("queue").children].find((li) => li.dataset.id === id);
   if (active) active.scrollIntoView({block: "nearest"});
-  renderCard();
+  renderCard(S.card, CARD_ACTIONS);
 }
 
-function turnsBlock(messages, caption) {
-  return el("div", {class: "conversation"},
-    caption ? el("div", {class: "caption"}, caption) : null,
-    messages.map((m) => el("div", {class: `turn role-${m.role}`},
-      el("div", {class: "role"}, m.role),
-      el("pre", {class: "content"}, m.content))));
-}
-
-function signalsTable(c) {
-  const s = c.signals;
-  const rows = [
-    ["quality", fmt(s.quality)], ["relevance margin", fmt(s.relevance)], ["IFD", fmt(s.ifd)],
-    ["perplexity", fmt(s.perplexity, 1)],
-    ["judge", s.judge_score === null ? (s.judge_status || "–") :
-      `${fmt(s.judge_score, 1)} (${s.judge_status || "?"})`],
-    ["failed rules", s.failed_rules.length ? s.failed_rules.join(", ") : "none"],
-  ];
-  return el("table", {class: "kv"}, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
-}
-
-function selectionBlock(c) {
-  const s = c.selection;
-  const lines = [
-    `cluster ${s.cluster}: rank ${s.rank ?? "–"} of ${s.survivors} survivors by selection score ` +
-    `(${fmt(s.score)}); ${s.picks} pick(s) in this cluster now, each at least ` +
-    `${s.min_distance} cosine distance from the others.`,
-  ];
-  if (c.origin === "refill") lines.push(`Refill for the rejected pick ${c.replaces}: ${c.note || ""}`);
-  return el("div", {class: "why"}, lines.map((l) => el("p", {}, l)));
-}
-
-function displacedBlock(c) {
-  if (!c.displaced.length) return el("p", {class: "muted"}, "It displaced no row (no duplicate, no conflict).");
-  const header = el("tr", {}, el("th", {}, "row"), el("th", {}, "relation"), el("th", {}, "quality"),
-    el("th", {}, "relevance"), el("th", {}, "IFD"), el("th", {}, "judge"), el("th", {}, "text"));
-  const mine = el("tr", {class: "self"}, el("td", {}, c.row_id), el("td", {}, "this pick"),
-    el("td", {}, fmt(c.signals.quality)), el("td", {}, fmt(c.signals.relevance)),
-    el("td", {}, fmt(c.signals.ifd)), el("td", {}, fmt(c.signals.judge_score, 1)),
-    el("td", {}, el("pre", {class: "clip"}, c.original[c.original.length - 1].content)));
-  const rows = c.displaced.map((d) => el("tr", {dataset: {displaced: d.id}},
-    el("td", {}, d.id),
-    el("td", {}, d.reason && d.reason !== d.relation ? `${d.relation}: ${d.reason}` : d.relation,
-      el("div", {class: "muted"}, d.detail || "")),
-    el("td", {}, fmt(d.signals.quality)), el("td", {}, fmt(d.signals.relevance)),
-    el("td", {}, fmt(d.signals.ifd)), el("td", {}, fmt(d.signals.judge_score, 1)),
-    el("td", {}, el("pre", {class: "clip prompt"}, d.prompt), el("pre", {class: "clip"}, d.response))));
-  return el("table", {class: "displaced"}, el("thead", {}, header), el("tbody", {}, mine, rows));
-}
-
-function statusLine(c) {
-  const parts = [el("span", {class: `badge state-${c.state}`}, c.state), ` version ${c.version}`];
-  if (c.state !== "unreviewed" && c.reviewer) parts.push(` · by ${c.reviewer} at ${c.time}`);
-  if (c.state === "rejected" && c.reason) parts.push(` · reason: ${c.reason}`);
-  if (c.replaced_by) {
-    parts.push(" · replaced by ",
-      el("a", {href: "#", onclick: (e) => { e.preventDefault(); openRow(c.replaced_by); }}, c.replaced_by));
-  } else if (c.state === "rejected" && c.note) parts.push(` · ${c.note}`);
-  return el("div", {class: "status", id: "status"}, parts);
-}
-
-function verdictBar() {
-  return el("div", {class: "actions"},
-    el("button", {id: "do-accept", onclick: () => sendVerdict("accept")},
-      S.card.state === "edited" ? "Accept original (a)" : "Accept (a)"),
-    el("button", {id: "do-reject", onclick: () => showReject()}, "Reject (r)"),
-    el("button", {id: "do-edit", onclick: () => showEdit()}, "Edit (e)"),
-    el("span", {class: "spacer"}),
-    el("button", {onclick: () => move(-1)}, "◀ previous (k)"),
-    el("button", {onclick: () => move(1)}, "next (j) ▶"));
-}
-
-function renderCard() {
-  const c = S.card;
-  const card = $("card");
-  card.hidden = false;
-  card.dataset.id = c.row_id;
-  card.dataset.version = String(c.version);
-  card.dataset.state = c.state;
-  const extras = Object.entries(c.extras || {}).filter(([, v]) => v !== null && v !== "");
-  const conversation = c.state === "edited" && c.messages
-    ? el("div", {class: "side-by-side"}, turnsBlock(c.original, "original"),
-      turnsBlock(c.messages, `edit (version ${c.version})`))
-    : turnsBlock(c.original, null);
-  // replaceChildren would show a null as the text "null": drop the absent parts.
-  card.replaceChildren(...[
-    el("h2", {}, c.row_id, el("span", {class: "muted source"}, c.source || "")),
-    statusLine(c),
-    verdictBar(),
-    el("div", {id: "panel"}),
-    c.rebuilt ? el("p", {class: "warn"}, "Conversation rebuilt from the ledger's prompt and response " +
-      "(this run's ledger has no messages column); a system turn would be missing.") : null,
-    conversation,
-    el("div", {class: "columns"},
-      el("section", {}, el("h3", {}, "Signals"), signalsTable(c),
-        extras.length ? el("table", {class: "kv extras"},
-          extras.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, typeof v === "string" ? v : JSON.stringify(v))))) : null),
-      el("section", {}, el("h3", {}, "Why it was picked"), selectionBlock(c))),
-    el("section", {}, el("h3", {}, `Rows it displaced (${c.displaced.length})`), displacedBlock(c)),
-    c.history.length ? el("details", {class: "history"}, el("summary", {}, `History (${c.history.length})`),
-      el("ol", {}, c.history.map((h) => el("li", {},
-        `v${h.version} ${h.state}` + (h.reviewer ? ` by ${h.reviewer}` : "") + ` at ${h.time}` +
-        (h.reason ? `: ${h.reason}` : "") + (h.messages ? " (edit)" : ""))))) : null,
-  ].filter(Boolean));
-  document.body.dataset.ready = "1";
-}
+const CARD_ACTIONS = {
+  accept: () => sendVerdict("accept"), reject: () => showReject(), edit: () => showEdit(),
+  previous: () => move(-1), next: () => move(1), open: (id) => openRow(id),
+};
 
 // --- verdicts ------------------------------------------------------------------------------
 

@@ -122,65 +122,89 @@ def next_card(page, previous: str) -> str:
     return current_id(page)
 
 
-@pytest.mark.ray
-def test_review_a_demo_run_in_the_browser(demo_run, page):
-    selected_keys = set(json.loads((demo_run / "selected.jsonl").open().readline()))
-    with serving(demo_run) as url:
-        page.goto(url)
-        page.wait_for_selector("body[data-ready='1']")
-        page.fill("#reviewer", "tester")
-        page.locator("#card h2").click()  # leave the name field: keys are shortcuts again
+def review_three_rows(page, url: str) -> dict[str, str]:
+    """Accept, reject (with a reason) and edit three rows with the keyboard, reload, and
+    check the verdicts and the refill on the page; export with the button."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#reviewer", "tester")
+    page.locator("#card h2").click()  # leave the name field: keys are shortcuts again
 
-        accepted = current_id(page)
-        page.keyboard.press("a")
-        rejected = next_card(page, accepted)
-        cluster = queue_item(page, rejected).get_attribute("data-cluster")
-        page.keyboard.press("r")
-        page.wait_for_selector("#reject-panel")
-        page.keyboard.press("2")  # unclear_instruction
-        page.keyboard.press("Enter")
-        edited = next_card(page, rejected)
-        page.keyboard.press("e")
-        page.wait_for_selector("#edit-panel")
-        page.locator("#edit-panel textarea").last.fill(EDITED)
-        page.keyboard.press("Control+Enter")
-        next_card(page, edited)
+    accepted = current_id(page)
+    page.keyboard.press("a")
+    rejected = next_card(page, accepted)
+    cluster = queue_item(page, rejected).get_attribute("data-cluster")
+    page.keyboard.press("r")
+    page.wait_for_selector("#reject-panel")
+    page.keyboard.press("2")  # unclear_instruction
+    page.keyboard.press("Enter")
+    edited = next_card(page, rejected)
+    page.keyboard.press("e")
+    page.wait_for_selector("#edit-panel")
+    page.locator("#edit-panel textarea").last.fill(EDITED)
+    page.keyboard.press("Control+Enter")
+    next_card(page, edited)
 
-        page.reload()
-        page.wait_for_selector("body[data-ready='1']")
-        states = {
-            row_id: queue_item(page, row_id).get_attribute("data-state")
-            for row_id in (accepted, rejected, edited)
-        }
-        assert states == {accepted: "accepted", rejected: "rejected", edited: "edited"}
-        refill = page.locator(f"#queue li[data-replaces='{rejected}']")
-        assert refill.count() == 1
-        assert refill.get_attribute("data-cluster") == cluster
-        assert refill.get_attribute("data-state") == "unreviewed"
-        refill_id = refill.get_attribute("data-id")
-        queue_item(page, rejected).click()
-        page.wait_for_selector(f"#card[data-id='{rejected}']")
-        status = page.locator("#status").inner_text()
-        assert "unclear_instruction" in status and f"replaced by {refill_id}" in status
-        assert "by tester" in status
-        assert page.locator("#progress").get_attribute("data-verified") == "2"
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    states = {
+        row_id: queue_item(page, row_id).get_attribute("data-state")
+        for row_id in (accepted, rejected, edited)
+    }
+    assert states == {accepted: "accepted", rejected: "rejected", edited: "edited"}
+    refill = page.locator(f"#queue li[data-replaces='{rejected}']")
+    assert refill.count() == 1
+    assert refill.get_attribute("data-cluster") == cluster
+    assert refill.get_attribute("data-state") == "unreviewed"
+    refill_id = refill.get_attribute("data-id")
+    queue_item(page, rejected).click()
+    page.wait_for_selector(f"#card[data-id='{rejected}']")
+    status = page.locator("#status").inner_text()
+    assert "unclear_instruction" in status and f"replaced by {refill_id}" in status
+    assert "by tester" in status
+    assert page.locator("#progress").get_attribute("data-verified") == "2"
 
-        page.click("#export")
-        page.wait_for_selector("body[data-exported='2']")
-    assert page.errors == []
+    page.click("#export")
+    page.wait_for_selector("body[data-exported='2']")
+    return {"accepted": accepted, "rejected": rejected, "edited": edited, "refill": refill_id}
 
-    verified = [json.loads(line) for line in (demo_run / "verified.jsonl").read_text().splitlines()]
+
+def check_outputs(run_dir: Path, ids: dict[str, str]) -> None:
+    """verified.jsonl holds the accepted and edited rows; the ledger has every verdict."""
+    selected_keys = set(json.loads((run_dir / "selected.jsonl").open().readline()))
+    verified = [json.loads(line) for line in (run_dir / "verified.jsonl").read_text().splitlines()]
     by_id = {r["id"]: r for r in verified}
-    assert set(by_id) == {accepted, edited}
+    assert set(by_id) == {ids["accepted"], ids["edited"]}
     assert all(set(r) == selected_keys for r in verified)
-    assert by_id[edited]["messages"][-1]["content"] == EDITED
+    assert by_id[ids["edited"]]["messages"][-1]["content"] == EDITED
     review = {
         r["id"]: r["review"]
-        for r in pq.read_table(demo_run / "ledger.parquet", columns=["id", "review"]).to_pylist()
+        for r in pq.read_table(run_dir / "ledger.parquet", columns=["id", "review"]).to_pylist()
     }
-    assert review[accepted]["verdict"] == "accepted" and review[accepted]["reviewer"] == "tester"
-    assert review[rejected]["verdict"] == "rejected"
-    assert review[rejected]["reason"] == "unclear_instruction"
-    assert review[edited]["verdict"] == "edited"
-    assert review[refill_id]["verdict"] == "unreviewed"
-    assert review[refill_id]["replaces"] == rejected
+    accepted, rejected = review[ids["accepted"]], review[ids["rejected"]]
+    assert accepted["verdict"] == "accepted" and accepted["reviewer"] == "tester"
+    assert rejected["verdict"] == "rejected" and rejected["reason"] == "unclear_instruction"
+    assert review[ids["edited"]]["verdict"] == "edited"
+    assert review[ids["refill"]] | {"time": None} == {
+        "verdict": "unreviewed",
+        "reason": None,
+        "reviewer": None,
+        "time": None,
+        "replaces": ids["rejected"],
+    }
+
+
+def test_review_with_the_keyboard_on_a_planted_run(tmp_path, page):
+    run_dir = build_run(tmp_path / "run")
+    with serving(run_dir) as url:
+        ids = review_three_rows(page, url)
+    assert page.errors == []
+    check_outputs(run_dir, ids)
+
+
+@pytest.mark.ray
+def test_review_a_demo_run_in_the_browser(demo_run, page):
+    with serving(demo_run) as url:
+        ids = review_three_rows(page, url)
+    assert page.errors == []
+    check_outputs(demo_run, ids)
