@@ -58,7 +58,6 @@ def review_command(
     if export:
         _print_export(_export(session))
         return
-    session.warm_up_in_background()
     hosts = list(LOOPBACK_HOSTS) if is_loopback(host) else ["*"]  # the key guards the rest
     app = create_app(session=session, api_key=key, allowed_hosts=hosts)
     sock = bind(host, port)
@@ -75,6 +74,7 @@ def review_command(
     from jobs.review.server import url_of
 
     url = url_of(sock)
+    session.warm_up_in_background()  # a person reviews at leisure: embed the picks meanwhile
     console.print(
         f"[bold green]review[/] {url}/"
         + (f"?key=${API_KEY_ENV}" if key else "")
