@@ -36,6 +36,9 @@ demo: install
 	rm -rf $(DEMO_DIR)
 	$(FINESIFT) demo-data --rows 5000 --out $(DEMO_DIR)/noisy.jsonl
 	$(FINESIFT) curate $(DEMO_DIR)/noisy.jsonl --out $(DEMO_DIR)/curated --budget 500
+	# Review, non-interactively: a few verdicts through the page's HTTP API, then export.
+	$(FINESIFT) review $(DEMO_DIR)/curated --auto 5 --port 0
+	@echo "review page: $(FINESIFT) review $(DEMO_DIR)/curated, then open http://127.0.0.1:8300/"
 	$(FINESIFT) train --data $(DEMO_DIR)/curated/selected.jsonl --name demo \
 		--adapters-dir $(DEMO_DIR)/adapters --storage-path $(DEMO_DIR)/checkpoints \
 		--max-steps $(DEMO_STEPS) checkpoint.every_steps=$(DEMO_STEPS) eval.every_steps=$(DEMO_STEPS)
@@ -44,11 +47,12 @@ demo: install
 		--max-tokens 64 --out $(DEMO_DIR)/spot_check.jsonl
 	@echo "report: $(DEMO_DIR)/curated/report.html"
 
-# The report test screenshots report.html in Debian's headless Chromium (skips without it).
+# The report test and the review page's browser tests drive Debian's headless Chromium
+# (Playwright, from the dev extra, cannot download browsers here); they skip without it.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-		  >/dev/null 2>&1 || echo "chromium could not be installed: the report screenshot test will skip" )
+		  >/dev/null 2>&1 || echo "chromium could not be installed: the browser tests will skip" )
 
 test: install chromium
 	$(PY) -m ruff check .

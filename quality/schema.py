@@ -94,7 +94,7 @@ COLUMNS: tuple[Column, ...] = (
         pa.string(),
         "[]",
         'JSON list of {"role": "system"|"user"|"assistant", "content": str}',
-        in_ledger=False,  # selected.jsonl carries it; prompt and response show it in the ledger
+        # exactly as selected.jsonl writes it: review refills the budget from the ledger
     ),
     Column("raw", pa.string(), None, "the raw input text, kept for quarantined rows", False),
 )

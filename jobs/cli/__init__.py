@@ -81,6 +81,11 @@ app.command("eval")(eval_cli.eval_command)
 app.command("experiment")(eval_cli.experiment_command)
 app.command("report")(eval_cli.report_command)
 
+# --- review (issue 17) ---
+from jobs.review.command import review_command  # noqa: E402
+
+app.command("review")(review_command)
+
 
 def main() -> None:
     """Console-script entry point: user errors print as one clear message, exit code 2."""

@@ -51,6 +51,9 @@ class RunData:
     training: list[dict[str, Any]] = field(default_factory=list)
     eval: dict[str, Any] | None = None
     experiment: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None
+    """From the ledger's ``review`` column (``finesift review``): {"counts", "reasons",
+    "reviewers"}."""
 
 
 def write_report(run_dir: str | Path) -> Path | str:
@@ -115,6 +118,7 @@ def load_run(run_dir: Path) -> RunData:
     data.summary = _read_json(run_dir / "summary.json")
     if (run_dir / "ledger.parquet").is_file():
         _load_ledger(run_dir / "ledger.parquet", data)
+        data.review = _load_review(run_dir / "ledger.parquet")
     if (run_dir / "map.parquet").is_file():
         import pyarrow.parquet as pq
 
@@ -188,6 +192,23 @@ def _load_ledger(path: Path, data: RunData) -> None:
                 )
             )
         data.examples.append({**entry, "shown": shown})
+
+
+def _load_review(path: Path) -> dict[str, Any] | None:
+    """Verdict counts, rejection reasons and reviewers from the ledger's review column."""
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    if "review" not in pq.read_schema(path).names:
+        return None
+    reviews = [r for r in pq.read_table(path, columns=["review"])["review"].to_pylist() if r]
+    rejected = Counter(r["reason"] or "-" for r in reviews if r["verdict"] == "rejected")
+    return {
+        "counts": dict(Counter(r["verdict"] for r in reviews)),
+        "reasons": rejected.most_common(),
+        "reviewers": sorted({r["reviewer"] for r in reviews if r["reviewer"]}),
+    }
 
 
 def _floats(column: Any) -> np.ndarray:

@@ -43,6 +43,8 @@ def render(data: RunData) -> str:
                 ),
             )
         )
+    if data.review:
+        sections.append(_section("review", "Review", _review(data.review)))
     if data.by_reason:
         sections.append(_section("map", "Embedding space", _map(data)))
         sections.append(_section("dropped", "Rows not selected, by reason", _examples(data)))
@@ -148,6 +150,20 @@ def _rule_descriptions() -> dict[str, str]:
         return {r["name"]: r["description"] for r in describe_rules()}
     except (ImportError, KeyError):
         return {}
+
+
+def _review(review: dict[str, Any]) -> str:
+    """Verdict counts and rejection reasons of `finesift review` (the ledger's review column)."""
+    counts = review["counts"]
+    order = ["accepted", "edited", "rejected", "unreviewed"]
+    rows = [[_e(v), _num(counts.get(v, 0))] for v in order]
+    reasons = [[_e(reason), _num(n)] for reason, n in review["reasons"]]
+    who = ", ".join(review["reviewers"]) or "-"
+    return (
+        f'<p class="note">Verdicts on the picks (and their refills), by {_e(who)}.</p>'
+        + _table(["verdict", "rows"], rows)
+        + (_table(["rejection reason", "rows"], reasons) if reasons else "")
+    )
 
 
 def _map(data: RunData) -> str:
@@ -313,6 +329,7 @@ NAV = {
     "overview": "overview",
     "counts": "counts",
     "quality": "quality",
+    "review": "review",
     "map": "map",
     "dropped": "dropped rows",
     "training": "training",

@@ -211,8 +211,13 @@ def build_meta(
         from jobs.training.data import file_sha256
 
         eval_source = {"path": eval_data, "sha256": file_sha256(eval_data)}
+    from jobs.review.sidecar import review_of
+
+    data = identity["data"]
     return {
         **identity,
+        # A person verified the data (`finesift review`): the export's record, else None.
+        "review": review_of(data["path"], data["sha256"]),
         "name": name,
         "eval_data": eval_source,
         "train_rows": train_rows,
