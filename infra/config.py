@@ -27,16 +27,25 @@ class ConfigError(FinesiftError, ValueError):
 
 
 def load_config(
-    cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), **fields: Any
+    cls: type[T],
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+    **fields: Any,
 ) -> T:
-    """Build ``cls`` from an optional YAML file, then ``key=value`` overrides, then fields.
+    """Build ``cls`` from an optional YAML file, then ``key=value`` overrides, then values.
+
+    Every way of setting a knob (a YAML file, ``key=value`` on the command line, a CLI
+    option, a Python caller) ends as a dotted key here: one override path.
 
     Args:
         cls: the job's top-level config dataclass.
         path: a YAML file whose keys mirror the dataclass tree.
         overrides: dotted assignments such as ``dedup.semantic_threshold=0.9``; values
             are parsed as YAML scalars (``true``, ``3``, ``[a, b]``).
-        **fields: top-level values from CLI options, applied last when not None.
+        values: dotted keys to Python values (``{"selection.budget": 500}``), applied
+            after ``overrides``; None values are skipped (an option not given).
+        **fields: top-level keys, the same as ``values`` for keys without a dot.
 
     Raises:
         ConfigError: on an unreadable file, an unknown key or a bad value.
@@ -51,10 +60,69 @@ def load_config(
                 f"override {item!r} is not key=value; write e.g. dedup.fuzzy_threshold=0.8"
             )
         set_dotted(data, key.strip(), yaml.safe_load(value) if value.strip() else None)
-    for key, value in fields.items():
+    for key, value in {**(values or {}), **fields}.items():
         if value is not None:
-            data[key] = value
+            set_dotted(data, key, value)
     return from_dict(cls, data)
+
+
+def with_values(cfg: T, values: Mapping[str, Any]) -> T:
+    """A copy of ``cfg`` with dotted keys changed (``{"selection.budget": 5}``), checked
+    again as a new config would be.
+
+    Raises:
+        ConfigError: an unknown key or a bad value.
+    """
+    data = to_dict(cfg)
+    for key, value in values.items():
+        set_dotted(data, key, value)
+    return from_dict(type(cfg), data)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a config dataclass, by field name.
+
+    Config fields are documented by a string literal on the line after them; the CLI's
+    option help and the docs come from there, so a field is described once.
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def describe_field(cls: type, key: str) -> tuple[Any, str]:
+    """The declared type and docstring of the field at dotted ``key`` of config ``cls``.
+
+    Raises:
+        ConfigError: no such field.
+    """
+    node: Any = cls
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a config key of {cls.__name__}")
+        if i == len(parts) - 1:
+            return hints[part], field_docs(node).get(part, "")
+        node = hints[part]
+    raise ConfigError(f"empty config key for {cls.__name__}")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

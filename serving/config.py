@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from infra.adapters import NAME_RULE, valid_name
 from infra.config import check
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-"""What a served model name may look like: no separators, no leading dot, so no traversal."""
 
 
 @dataclass(frozen=True)
@@ -150,8 +147,8 @@ class ServeConfig:
         check(bool(self.base_model), "base_model must not be empty; 'default' is the bundled one")
         check(bool(self.adapters_dir), "adapters_dir must not be empty")
         check(
-            bool(NAME_PATTERN.fullmatch(self.base_name)),
-            f"base_name {self.base_name!r} must match {NAME_PATTERN.pattern}",
+            valid_name(self.base_name),
+            f"base_name {self.base_name!r} must be {NAME_RULE} characters",
         )
         check(0 < self.port < 65536, f"port must be in 1..65535, got {self.port}")
         check(bool(self.host), "host must not be empty; 127.0.0.1 serves this machine only")

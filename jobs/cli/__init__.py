@@ -1,17 +1,23 @@
-"""The ``finesift`` command line: one typer app, one subcommand per job.
+"""The ``finesift`` command line: one typer app, every command registered here.
 
-Job modules import Ray, torch and transformers lazily, inside their commands, so
-``finesift --help`` stays fast.
+The commands themselves live beside this module, one per side of the product
+(curation, training, serving, evaluation, cluster, review); job commands are generated
+from their config dataclasses (:mod:`jobs.cli.options`). Ray, torch and transformers are
+imported inside the commands, so ``finesift --help`` stays fast. On a cluster a job runs
+as ``python -m jobs.cli JOB ARGS`` (what ``finesift submit`` sends).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import typer
 from rich.console import Console
 
 from infra.errors import FinesiftError
+from jobs.cli import cluster, curation, evaluation, serving, training
+from jobs.review.command import review_command
 
 app = typer.Typer(
     name="finesift",
@@ -23,81 +29,39 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-# --- curation (issue 2) ---
-from jobs.cli import curation as curate_cli  # noqa: E402
-
-app.command("curate")(curate_cli.curate_command)
-app.command("demo-data")(curate_cli.demo_data_command)
-app.command("rules")(curate_cli.rules_command)
-app.command("models")(curate_cli.models_command)
-
-# --- training (issue 3) ---
-from jobs.training import adapters as adapters_cli  # noqa: E402
-from jobs.training import train as train_cli  # noqa: E402
-
-app.command("train")(train_cli.train_command)
-app.command("adapters")(adapters_cli.adapters_command)
-
-# --- serving (issue 4) ---
-from jobs.cli import serving as serve_cli  # noqa: E402
-
-app.command("serve")(serve_cli.serve_command)
-app.command("query")(serve_cli.query_command)
-app.command("spot-check")(serve_cli.spot_check_command)
-
-
-# --- cluster (issue 6) ---
-from collections.abc import Callable  # noqa: E402
-
-from jobs import pipeline as pipeline_cli  # noqa: E402
-from jobs.cli import cluster as submit_cli  # noqa: E402
-
-app.command("submit")(submit_cli.submit_command)
-app.add_typer(submit_cli.jobs_app, name="jobs")
-app.command("pipeline")(pipeline_cli.pipeline_command)
+COMMANDS = {
+    "curate": curation.curate_command,
+    "review": review_command,
+    "demo-data": curation.demo_data_command,
+    "rules": curation.rules_command,
+    "models": curation.models_command,
+    "train": training.train_command,
+    "adapters": training.adapters_command,
+    "serve": serving.serve_command,
+    "query": serving.query_command,
+    "spot-check": serving.spot_check_command,
+    "eval": evaluation.eval_command,
+    "experiment": evaluation.experiment_command,
+    "report": evaluation.report_command,
+    "pipeline": cluster.pipeline_command,
+    "submit": cluster.submit_command,
+}
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)
+app.add_typer(cluster.jobs_app, name="jobs")
 
 
-def run_main(command: Callable[..., object]) -> None:
-    """Run one typer command as a program, as ``python -m jobs.curation.curate ARGS`` does
-    on a cluster.
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: user errors print as one line, exit code 2.
 
-    User errors print as in :func:`main`: one clear message, exit code 2.
+    One unwrapped line: ``finesift submit`` quotes a failed job's last log line as the
+    reason, and a job log is no terminal (rich would wrap it at 80 columns).
     """
-    one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    one.command()(command)
     try:
-        one()
+        app(args=list(argv) if argv is not None else None, standalone_mode=True)
     except FinesiftError as exc:
-        # One unwrapped line: `finesift submit` quotes a failed job's last log line as the
-        # reason, and a job log is no terminal (rich would wrap it at 80 columns).
         err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(2)
-
-
-# --- evaluation (issue 5) ---
-from jobs.cli import evaluation as eval_cli  # noqa: E402
-
-app.command("eval")(eval_cli.eval_command)
-app.command("experiment")(eval_cli.experiment_command)
-app.command("report")(eval_cli.report_command)
-
-# --- review (issue 17) ---
-from jobs.review.command import review_command  # noqa: E402
-
-app.command("review")(review_command)
-
-
-def main() -> None:
-    """Console-script entry point: user errors print as one clear message, exit code 2."""
-    try:
-        app()
-    except FinesiftError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
 """CLI of the cluster side: ``finesift submit`` and ``finesift jobs list|status|logs|stop``.
 
-Registered in jobs/cli/__init__.py; the work is in :mod:`jobs.submit.client`.
+The work is in :mod:`jobs.submit.client`; ``pipeline`` is here too, as a job that runs
+mostly on clusters.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jobs.cli.options import JobSpec, Opt, config_command
+from jobs.pipeline import PipelineConfig
 from jobs.submit.client import (
     PROJECT_ROOT,
     RUNTIME_ENV_FILE,
@@ -114,7 +117,7 @@ def submit_command(
 ) -> None:
     """Submit a finesift job to a Ray cluster and print its job id.
 
-    The job runs `python -m jobs.<JOB> ARGS` with the project as its working dir.
+    The job runs `python -m jobs.cli JOB ARGS` with the project as its working dir.
 
     Give inputs and outputs as absolute paths on storage that every node sees.
     """
@@ -250,3 +253,34 @@ def stop_command(
         return
     final = wait_for(client, job_id, timeout_s=120) if wait else "stopping"
     console.print(f"job {job_id}: {final}")
+
+
+PIPELINE = JobSpec(
+    PipelineConfig,
+    options=(
+        Opt("data", help="Noisy input file or directory (repeat for several)."),
+        Opt("name"),
+        Opt("out", ("--out", "-o")),
+        Opt("budget"),
+        Opt("eval_data"),
+        Opt("train.base_model"),
+        Opt("deploy"),
+    ),
+)
+
+
+def _pipeline(cfg: PipelineConfig) -> None:
+    from jobs.pipeline import run
+
+    report = run(cfg)
+    console.print(f"[bold green]pipeline done[/] in {report['seconds']:.0f} s: {cfg.out}")
+
+
+pipeline_command = config_command(
+    PIPELINE,
+    _pipeline,
+    doc="""Curate, train, evaluate and deploy: the whole finesift flow as one (Ray) job.
+
+    Run it on a cluster with `finesift submit pipeline --address URL --follow -- ARGS`.
+    """,
+)

@@ -9,67 +9,44 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jobs.cli.options import JobSpec, Opt, Positional, config_command
+from jobs.curation.config import CurateConfig
+
 console = Console()
 
 
-def curate_command(
-    inputs: Annotated[
-        list[str],
-        typer.Argument(
-            help="Input files or directories (JSONL, .jsonl.gz, JSON array, Parquet, CSV), "
-            "local or s3:// / gs:// URIs, then optional key=value config overrides such as "
-            "dedup.semantic_threshold=0.9.",
-            metavar="INPUT... [KEY=VALUE...]",
-        ),
-    ],
-    out: Annotated[
-        str,
-        typer.Option("--out", "-o", help="Output directory (created), or an s3:// / gs:// URI."),
-    ],
-    budget: Annotated[
-        int | None,
-        typer.Option(help="Rows to select [default: 500, or selection.budget from --config]."),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="YAML config file (see configs/curate.yaml)."),
-    ] = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format", help="Force a schema: alpaca, messages, sharegpt or prompt_completion."
-        ),
-    ] = None,
-) -> None:
-    """Curate noisy instruction data into a small, clean, diverse selection.
+CURATE = JobSpec(
+    CurateConfig,
+    options=(
+        Opt("out", ("--out", "-o"), help="Output directory (created), or an s3:// / gs:// URI."),
+        Opt("selection.budget"),
+        Opt("read.format", help="Force a schema: alpaca, messages, sharegpt or prompt_completion."),
+    ),
+    positional=Positional(
+        "inputs",
+        "INPUT...",
+        "Input files or directories (JSONL, .jsonl.gz, JSON array, Parquet, CSV), local or "
+        "s3:// / gs:// URIs.",
+    ),
+)
 
-    Writes selected.jsonl (messages format, ready for training), ledger.parquet (one row per
-    input row with its fate and reason), quarantine.jsonl and summary.json to --out.
-    """
-    from infra.config import load_config
-    from jobs.curation.config import CurateConfig
+
+def _curate(cfg: CurateConfig) -> None:
     from jobs.curation.curate import run
     from jobs.curation.outputs import print_summary
 
-    paths, assignments = _split_overrides(inputs)
-    if budget is not None:
-        assignments.append(f"selection.budget={budget}")
-    if fmt is not None:
-        assignments.append(f"read.format={fmt}")
-    cfg = load_config(CurateConfig, config, assignments, inputs=tuple(paths), out=out)
     print_summary(run(cfg), console)
 
 
-def _split_overrides(args: list[str]) -> tuple[list[str], list[str]]:
-    """Typer sees one variadic list: key=value items are overrides, the rest are inputs.
+curate_command = config_command(
+    CURATE,
+    _curate,
+    doc="""Curate noisy instruction data into a small, clean, diverse selection.
 
-    A URI is an input even with a ``=`` in it (``s3://bucket/date=2024-01-01/``).
-    """
-    from infra.storage import is_uri
-
-    paths = [a for a in args if "=" not in a or is_uri(a) or Path(a).exists()]
-    assignments = [a for a in args if a not in paths]
-    return paths, assignments
+    Writes selected.jsonl (messages format, ready for training), ledger.parquet (one row per
+    input row with its fate and reason), quarantine.jsonl and summary.json to --out.
+    """,
+)
 
 
 def demo_data_command(

@@ -1,6 +1,6 @@
 """CLI commands of the serving side: ``serve``, ``query`` and ``spot-check``.
 
-Registered in jobs/cli/__init__.py; Ray, torch and transformers are imported inside the commands.
+Ray, torch and transformers are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from jobs.cli.options import JobSpec, Opt, config_command
 from serving.client import DEFAULT_URL
+from serving.config import ServeConfig
 
 console = Console()
 
@@ -20,50 +22,31 @@ ConfigOption = Annotated[
 ]
 
 
-def _load(config: Path | None, overrides: list[str] | None, **fields: object) -> object:
-    from infra.config import load_config
-    from serving.config import ServeConfig
+SERVE = JobSpec(
+    ServeConfig,
+    options=(Opt("adapters_dir"), Opt("base_model"), Opt("host"), Opt("port")),
+)
 
-    return load_config(ServeConfig, config, overrides or [], **fields)
 
-
-def serve_command(
-    overrides: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="key=value config overrides, e.g. limits.max_tokens=256", metavar="[KEY=VALUE...]"
-        ),
-    ] = None,
-    adapters_dir: Annotated[
-        str | None,
-        typer.Option(help="Adapters directory, one subdirectory per adapter (default: adapters)."),
-    ] = None,
-    base_model: Annotated[
-        str | None,
-        typer.Option(
-            help="'default' (bundled SmolLM2-135M-Instruct), a model directory or a Hub id."
-        ),
-    ] = None,
-    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Serve the base model and its LoRA adapters with an OpenAI-compatible API.
-
-    Blocks until Ctrl-C or SIGTERM, then shuts down cleanly. With FINESIFT_API_KEY set,
-    /v1 requests need `Authorization: Bearer <key>`.
-    """
+def _serve(cfg: ServeConfig) -> None:
     from serving.launch import serve_until_stopped
-
-    cfg = _load(
-        config, overrides, adapters_dir=adapters_dir, base_model=base_model, host=host, port=port
-    )
 
     def ready(url: str) -> None:
         console.print(f"[bold green]serving[/] {url}  (models: {url}/models; Ctrl-C stops)")
 
     serve_until_stopped(cfg, on_ready=ready)
     console.print("stopped")
+
+
+serve_command = config_command(
+    SERVE,
+    _serve,
+    doc="""Serve the base model and its LoRA adapters with an OpenAI-compatible API.
+
+    Blocks until Ctrl-C or SIGTERM, then shuts down cleanly. With FINESIFT_API_KEY set,
+    /v1 requests need `Authorization: Bearer <key>`.
+    """,
+)
 
 
 def query_command(
@@ -128,14 +111,12 @@ def spot_check_command(
 
         # A private free port unless told: the demo must not collide with a running server.
         # Warnings only by default: the answers are the output, not the access log.
-        cfg = _load(
-            config,
-            None,
+        cfg = SERVE.config(
+            config=config,
             adapters_dir=adapters_dir,
             base_model=base_model,
             port=port or _free_port(),
-            app_name="finesift-spot-check",
-            log_level=log_level.upper(),
+            args=["app_name=finesift-spot-check", f"log_level={log_level.upper()}"],
         )
         try:
             url = start_server(cfg)

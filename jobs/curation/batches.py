@@ -9,12 +9,22 @@ import numpy as np
 import pyarrow as pa
 
 
+def embedding_column(vectors: np.ndarray) -> pa.FixedSizeListArray:
+    """(n, d) vectors as an Arrow column of fixed-size float32 lists: plain Arrow, which
+    every block operation (groupby, repartition, Parquet) carries without extensions."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+
+
 def vectors_of(table: pa.Table, column: str = "embedding") -> np.ndarray:
     """An embedding column (``embedding`` by default) as a float32 (n, d) array."""
     if table.num_rows == 0:
         return np.zeros((0, 1), dtype=np.float32)
-    column = table[column].combine_chunks()
-    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float32)
+    values = table[column].combine_chunks()
+    if pa.types.is_fixed_size_list(values.type):
+        flat = values.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(values), values.type.list_size).astype(np.float32, copy=False)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float32)
 
 
 def in_id_order(group: pa.Table) -> pa.Table:

@@ -7,15 +7,11 @@ nests the curate, train and eval trees, so any of their knobs can be set for it
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 from infra.config import check
 from jobs.curation.config import CurateConfig
 from jobs.training.config import TrainConfig
-
-T = TypeVar("T")
 
 ARMS = ("curated", "random", "full")
 """Experiment arms: curate's selection, a random sample of the same size, every input row."""
@@ -141,18 +137,3 @@ class ExperimentConfig:
         """Check the fields a run needs but a config file may leave unset."""
         check(self.data is not None, "no input data: pass --data noisy.jsonl")
         check(self.eval_data is not None, "no held-out data: pass --eval-data heldout.jsonl")
-
-
-def with_fields(cfg: T, **changes: Any) -> T:
-    """``dataclasses.replace`` that reaches into nested trees: ``selection__budget=5``."""
-    nested: dict[str, dict] = {}
-    flat = {}
-    for key, value in changes.items():
-        head, _, rest = key.partition("__")
-        if rest:
-            nested.setdefault(head, {})[rest] = value
-        else:
-            flat[key] = value
-    for head, sub in nested.items():
-        flat[head] = with_fields(getattr(cfg, head), **sub)
-    return dataclasses.replace(cfg, **flat)

@@ -28,6 +28,7 @@ from rich.table import Table
 from infra.config import to_dict
 from infra.errors import FinesiftError, ModelNotFoundError
 from jobs.evaluation.config import EvalConfig, InferenceSettings
+from jobs.evaluation.result import EvalResult
 from quality import metrics
 
 console = Console(stderr=True)
@@ -135,8 +136,8 @@ def load_eval_rows(path: str, max_rows: int, generate_rows: int) -> list[dict[st
     ]
 
 
-def run(cfg: EvalConfig) -> dict[str, Any]:
-    """Evaluate every model of ``cfg.models`` on ``cfg.eval_data``; write and return eval.json.
+def run(cfg: EvalConfig) -> EvalResult:
+    """Evaluate every model of ``cfg.models`` on ``cfg.eval_data``; write eval.json.
 
     Raises:
         ConfigError: when eval_data is missing.
@@ -179,7 +180,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
         "models": summaries,
         "config": to_dict(cfg),
     }
-    return write_results(result, samples, Path(cfg.out))
+    return EvalResult.from_dict(write_results(result, samples, Path(cfg.out)))
 
 
 def infer(rows: list[dict[str, Any]], spec: ModelSpec, cfg: EvalConfig) -> list[dict[str, Any]]:
@@ -297,33 +298,26 @@ def write_results(
     return json.loads(text)
 
 
-def print_table(result: dict[str, Any], out: Console | None = None) -> None:
+def print_table(result: EvalResult, out: Console | None = None) -> None:
     """The comparison table: one row per model."""
     table = Table(
-        title=f"eval on {result['rows']} rows of {result['eval_data']} "
-        f"(answers generated for {result['generated_rows']})"
+        title=f"eval on {result.rows} rows of {result.eval_data} "
+        f"(answers generated for {result.generated_rows})"
     )
     for column in ("model", "NLL", "perplexity", "ROUGE-L", "chrF", "tokens", "seconds"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    for m in result["models"]:
+    for m in result.models:
         table.add_row(
-            m["name"],
-            _fmt(m["nll"], "{:.4f}"),
-            _fmt(m["perplexity"], "{:.2f}"),
-            _fmt(m["rouge_l"], "{:.4f}"),
-            _fmt(m["chrf"], "{:.2f}"),
-            f"{m['tokens']:,}",
-            f"{m['seconds']:.0f}",
+            m.name,
+            _fmt(m.nll, "{:.4f}"),
+            _fmt(m.perplexity, "{:.2f}"),
+            _fmt(m.rouge_l, "{:.4f}"),
+            _fmt(m.chrf, "{:.2f}"),
+            f"{m.tokens:,}",
+            f"{m.seconds:.0f}",
         )
     (out or Console()).print(table)
 
 
 def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
-
-
-if __name__ == "__main__":  # `python -m jobs.evaluation.evaluate --models ...`, as Ray jobs run it
-    from jobs.cli import run_main
-    from jobs.cli.evaluation import eval_command
-
-    run_main(eval_command)

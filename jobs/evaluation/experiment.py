@@ -23,22 +23,25 @@ import json
 import random
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from infra.config import with_values
 from infra.errors import InputError
 from jobs.curation.result import CurateResult
-from jobs.evaluation.config import ExperimentConfig, with_fields
+from jobs.evaluation.config import ExperimentConfig
+from jobs.evaluation.result import EvalResult, ExperimentResult
 from quality import schema
 
 console = Console(stderr=True)
 
 
-def run(cfg: ExperimentConfig) -> dict[str, Any]:
-    """Curate, train every arm, evaluate; return (and write) experiment.json.
+def run(cfg: ExperimentConfig) -> ExperimentResult:
+    """Curate, train every arm, evaluate; write experiment.json.
 
     Raises:
         ConfigError: when data or eval_data is missing.
@@ -76,12 +79,14 @@ def run(cfg: ExperimentConfig) -> dict[str, Any]:
         data_files["full"] = write_arm(pool, out / "arms" / "full.jsonl")
 
     trained = {arm: train_arm(cfg, arm, data_files[arm], out) for arm in cfg.arms}
-    eval_cfg = with_fields(
+    eval_cfg = with_values(
         cfg.eval,
-        models=("base", *cfg.arms),
-        eval_data=cfg.eval_data,
-        adapters_dir=str(out / "adapters"),
-        out=str(out),
+        {
+            "models": ("base", *cfg.arms),
+            "eval_data": cfg.eval_data,
+            "adapters_dir": str(out / "adapters"),
+            "out": str(out),
+        },
     )
     eval_result = evaluate.run(eval_cfg)
     result = assemble(cfg, trained, eval_result, curate_summary)
@@ -90,8 +95,7 @@ def run(cfg: ExperimentConfig) -> dict[str, Any]:
     from jobs.report.plots import experiment_bars
 
     _write_png(experiment_bars(result["arms"]), out / "experiment.png")
-    result["report"] = str(write_report(out))
-    return result
+    return ExperimentResult.from_dict({**result, "report": str(write_report(out))})
 
 
 def readable_rows(path: str) -> list[dict[str, Any]]:
@@ -151,8 +155,9 @@ def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
     from jobs.curation.curate import run as curate
 
     console.print(f"[bold cyan]finesift experiment[/] curating {cfg.data} to {cfg.budget} rows")
-    curate_cfg = with_fields(
-        cfg.curate, inputs=(cfg.data,), out=str(out), report=False, selection__budget=cfg.budget
+    curate_cfg = with_values(
+        cfg.curate,
+        {"inputs": (cfg.data,), "out": str(out), "report": False, "selection.budget": cfg.budget},
     )
     return curate(curate_cfg)
 
@@ -167,13 +172,15 @@ def train_arm(cfg: ExperimentConfig, arm: str, data: Path, out: Path) -> dict[st
     shutil.rmtree(adapters / arm, ignore_errors=True)
     shutil.rmtree(storage / arm, ignore_errors=True)
     console.print(f"[bold cyan]finesift experiment[/] training arm {arm} on {data}")
-    train_cfg = with_fields(
+    train_cfg = with_values(
         cfg.train,
-        data=str(data),
-        name=arm,
-        eval_data=cfg.eval_data,
-        adapters_dir=str(adapters),
-        scaling__storage_path=str(storage),
+        {
+            "data": str(data),
+            "name": arm,
+            "eval_data": cfg.eval_data,
+            "adapters_dir": str(adapters),
+            "scaling.storage_path": str(storage),
+        },
     )
     start = time.perf_counter()
     result = train(train_cfg)
@@ -192,11 +199,11 @@ def train_arm(cfg: ExperimentConfig, arm: str, data: Path, out: Path) -> dict[st
 def assemble(
     cfg: ExperimentConfig,
     trained: dict[str, dict[str, Any]],
-    eval_result: dict[str, Any],
+    eval_result: EvalResult,
     curate_summary: CurateResult | None,
 ) -> dict[str, Any]:
     """experiment.json: one row per arm (base model first) with cost and held-out figures."""
-    by_model = {m["name"]: m for m in eval_result["models"]}
+    by_model = {m.name: asdict(m) for m in eval_result.models}
     keys = ("nll", "perplexity", "rouge_l", "chrf")
     arms = [{"arm": "base", **{k: by_model["base"][k] for k in keys}}]
     for arm, cost in trained.items():
@@ -220,8 +227,8 @@ def assemble(
         "budget": cfg.budget,
         "schedule": schedule,
         "note": f"Every arm trained with the same settings, {schedule}; NLL and perplexity "
-        f"on {eval_result['rows']} held-out rows (answer tokens only), ROUGE-L and chrF of "
-        f"greedy answers to {eval_result['generated_rows']} of them. Train time is the wall "
+        f"on {eval_result.rows} held-out rows (answer tokens only), ROUGE-L and chrF of "
+        f"greedy answers to {eval_result.generated_rows} of them. Train time is the wall "
         "time of each arm's training run, Ray Train worker start included."
         + (f" {verdict}." if verdict else ""),
         "verdict": verdict,
@@ -236,9 +243,9 @@ def _write_png(uri: str, path: Path) -> None:
     path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
 
-def print_table(result: dict[str, Any], out: Console | None = None) -> None:
+def print_table(result: ExperimentResult, out: Console | None = None) -> None:
     """The experiment table: cost and held-out figures per arm."""
-    table = Table(title=f"finesift experiment: {result['schedule']}", caption=result["verdict"])
+    table = Table(title=f"finesift experiment: {result.schedule}", caption=result.verdict)
     for column in (
         "arm",
         "rows",
@@ -251,17 +258,17 @@ def print_table(result: dict[str, Any], out: Console | None = None) -> None:
         "chrF",
     ):
         table.add_column(column, justify="left" if column == "arm" else "right")
-    for a in result["arms"]:
+    for a in result.arms:
         table.add_row(
-            a["arm"],
-            _fmt(a.get("rows"), "{:,}"),
-            _fmt(a.get("steps"), "{:,}"),
-            _fmt(a.get("tokens_seen"), "{:,}"),
-            _fmt(a.get("train_seconds"), "{:,.0f} s"),
-            _fmt(a["nll"], "{:.4f}"),
-            _fmt(a["perplexity"], "{:.2f}"),
-            _fmt(a["rouge_l"], "{:.4f}"),
-            _fmt(a["chrf"], "{:.2f}"),
+            a.arm,
+            _fmt(a.rows, "{:,}"),
+            _fmt(a.steps, "{:,}"),
+            _fmt(a.tokens_seen, "{:,}"),
+            _fmt(a.train_seconds, "{:,.0f} s"),
+            _fmt(a.nll, "{:.4f}"),
+            _fmt(a.perplexity, "{:.2f}"),
+            _fmt(a.rouge_l, "{:.4f}"),
+            _fmt(a.chrf, "{:.2f}"),
         )
     (out or Console()).print(table)
 

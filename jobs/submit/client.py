@@ -1,10 +1,11 @@
 """``finesift submit`` and ``finesift jobs``: finesift jobs on a Ray cluster, via the Jobs API.
 
-A submitted job is ``python -m jobs.<module> ARGS`` run by the cluster's job server with a
-runtime_env built from ``cluster/runtime_env.yaml``: the project as working_dir (uploaded
-on submit), plus either the project's pip dependencies (``--pip``) or a container image
-(``--image``); without either, the nodes must already have the dependencies (the finesift
-image of the Dockerfile, which the cluster configs under ``cluster/`` use).
+A submitted job is ``python -m jobs.cli JOB ARGS`` (``finesift JOB ARGS``) run by the
+cluster's job server with a runtime_env built from ``cluster/runtime_env.yaml``: the
+project as working_dir (uploaded on submit), plus either the project's pip dependencies
+(``--pip``) or a container image (``--image``); without either, the nodes must already
+have the dependencies (the finesift image of the Dockerfile, which the cluster configs
+under ``cluster/`` use).
 
 Token authentication (``RAY_AUTH_MODE=token`` on the cluster) is used, never bypassed:
 the token comes from ``--token-file``, ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or, with
@@ -47,22 +48,12 @@ console = Console(stderr=True)
 
 
 class JobName(StrEnum):
-    """The finesift jobs that run on a cluster, and the module each one runs."""
+    """The finesift commands that run on a cluster as jobs."""
 
     curate = "curate"
     train = "train"
     eval = "eval"
     pipeline = "pipeline"
-
-    @property
-    def module(self) -> str:
-        """The module run with ``python -m``."""
-        return {
-            "curate": "jobs.curation.curate",
-            "train": "jobs.training.train",
-            "eval": "jobs.evaluation.evaluate",
-            "pipeline": "jobs.pipeline",
-        }[self.value]
 
 
 class SubmitError(FinesiftError):
@@ -81,8 +72,8 @@ AGENT_RETRY_S = 2.0
 
 
 def entrypoint(job: JobName, args: Sequence[str] = ()) -> str:
-    """The shell command the cluster runs: ``python -m jobs.<module> ARGS``, quoted."""
-    return shlex.join(["python", "-m", job.module, *args])
+    """The shell command the cluster runs: ``python -m jobs.cli JOB ARGS``, quoted."""
+    return shlex.join(["python", "-m", "jobs.cli", job.value, *args])
 
 
 def build_runtime_env(

@@ -14,13 +14,12 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
+from infra.adapters import MANIFEST_FILE
 from infra.errors import FinesiftError
 
-META_FILE = "finesift.json"
+META_FILE = MANIFEST_FILE
 """Written beside the adapter: base model, data, config, loss history, runtime, versions."""
 STATE_FILE = "finesift-state.json"
 """Written into every checkpoint by rank 0: steps resumed from, peak memory."""
@@ -326,50 +325,3 @@ def list_adapters(adapters_dir: str | Path) -> list[dict[str, Any]]:
             }
         )
     return found
-
-
-def adapters_command(
-    adapters_dir: Annotated[
-        str, typer.Option("--adapters-dir", help="Directory holding the adapters.")
-    ] = "adapters",
-) -> None:
-    """List trained adapters: base model, data and eval losses."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    found = list_adapters(adapters_dir)
-    if not found:
-        console.print(
-            f"no adapters in {adapters_dir}; train one with "
-            "`finesift train --data selected.jsonl --name NAME`"
-        )
-        return
-    table = Table(title=f"adapters in {adapters_dir}")
-    for column in (
-        "name",
-        "base model",
-        "data",
-        "rows",
-        "steps",
-        "base eval loss",
-        "eval loss",
-        "merged",
-    ):
-        table.add_column(column)
-    for a in found:
-        table.add_row(
-            a["name"],
-            str(a["base_model"]),
-            str(a["data"]),
-            str(a["rows"]),
-            str(a["steps"]),
-            _loss(a["base_eval_loss"]),
-            _loss(a["final_eval_loss"]),
-            "yes" if a["merged"] else "",
-        )
-    console.print(table)
-
-
-def _loss(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"

@@ -6,12 +6,11 @@ SmolLM2-135M-Instruct on 2 CPU cores.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from infra.adapters import NAME_RULE, valid_name
 from infra.config import check
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts")
 
 
@@ -205,9 +204,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check(
-            self.name is None or bool(NAME_PATTERN.match(self.name)),
-            f"--name {self.name!r} must be letters, digits, '.', '_' or '-' (no slashes), "
-            "e.g. --name smol-demo",
+            self.name is None or valid_name(self.name),
+            f"--name {self.name!r} must be {NAME_RULE} characters, e.g. smol-demo",
         )
         check(self.tracking in ("none", "mlflow"), "tracking must be none or mlflow")
         check(bool(self.base_model), "base_model must not be empty; use 'default'")

@@ -14,13 +14,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import load_config, to_dict
+from infra.config import to_dict
 from infra.errors import FinesiftError
 from jobs.training.config import TrainConfig
 
@@ -312,114 +311,3 @@ def _print_summary(result: TrainResult, meta: dict[str, Any]) -> None:
     if result.merged_dir:
         table.add_row("merged model", str(result.merged_dir))
     console.print(table)
-
-
-def train_command(
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="Training rows: JSONL with a `messages` list per line (curate's selected.jsonl).",
-        ),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name", help="Adapter name: writes ADAPTERS_DIR/NAME; rerunning a name resumes it."
-        ),
-    ] = None,
-    eval_data: Annotated[
-        str | None,
-        typer.Option("--eval-data", help="Held-out rows; default: eval.fraction of --data."),
-    ] = None,
-    base_model: Annotated[
-        str | None,
-        typer.Option(
-            "--base-model",
-            help="'default' (bundled SmolLM2-135M-Instruct), a model directory or a Hub id.",
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML config (see configs/train.yaml).")
-    ] = None,
-    adapters_dir: Annotated[
-        str | None,
-        typer.Option("--adapters-dir", help="Where adapters are written (default: adapters)."),
-    ] = None,
-    num_workers: Annotated[
-        int | None,
-        typer.Option(
-            "--num-workers", help="Ray Train workers (DDP ranks); 0 = one per GPU, or one on CPU."
-        ),
-    ] = None,
-    use_gpu: Annotated[
-        bool | None,
-        typer.Option(
-            "--use-gpu/--cpu", help="Train on GPUs (one per worker, bf16 where supported)."
-        ),
-    ] = None,
-    storage_path: Annotated[
-        str | None,
-        typer.Option(
-            "--storage-path", help="Checkpoint storage: a local directory or s3:// / gs:// URI."
-        ),
-    ] = None,
-    max_failures: Annotated[
-        int | None,
-        typer.Option("--max-failures", help="Worker failures retried from the last checkpoint."),
-    ] = None,
-    max_steps: Annotated[
-        int | None,
-        typer.Option("--max-steps", help="Optimizer steps to run (overrides optim.epochs)."),
-    ] = None,
-    merge: Annotated[
-        bool,
-        typer.Option(
-            "--merge",
-            help="Also write ADAPTERS_DIR/NAME/merged, a full model with the adapter folded in.",
-        ),
-    ] = False,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Config overrides as key=value, e.g. lora.r=8 optim.learning_rate=0.0001."
-        ),
-    ] = None,
-) -> None:
-    """Fine-tune a LoRA adapter on curated rows (Ray Train + TRL + peft)."""
-    overrides = list(overrides or [])
-    for key, value in (
-        ("scaling.num_workers", num_workers),
-        ("scaling.use_gpu", use_gpu),
-        ("scaling.storage_path", storage_path),
-        ("scaling.max_failures", max_failures),
-        ("optim.max_steps", max_steps),
-    ):
-        if value is not None:
-            overrides.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
-    cfg = load_config(
-        TrainConfig,
-        config,
-        overrides,
-        data=data,
-        name=name,
-        eval_data=eval_data,
-        base_model=base_model,
-        adapters_dir=adapters_dir,
-        merge=merge or None,
-    )
-    train(cfg)
-
-
-def main() -> None:
-    """``python -m jobs.training.train [OPTIONS]``: the train command alone, for Ray jobs.
-
-    Like the ``finesift`` CLI, user errors print as one message with exit code 2.
-    """
-    from jobs.cli import run_main
-
-    run_main(train_command)
-
-
-if __name__ == "__main__":
-    main()

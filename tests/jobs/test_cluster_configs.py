@@ -198,12 +198,12 @@ def test_rayjob_runs_the_train_command_with_valid_options():
     import click
     import typer
 
-    from jobs.training.train import train_command
+    from jobs.cli.training import train_command
 
     doc = dict(kuberay_documents())["cluster/kuberay/rayjob-train.yaml:RayJob"]
     spec = doc["spec"]
     argv = shlex.split(spec["entrypoint"])
-    assert argv[:3] == ["python", "-m", "jobs.training.train"]
+    assert argv[:4] == ["python", "-m", "jobs.cli", "train"]
     assert spec["shutdownAfterJobFinishes"] is True
     assert spec["ttlSecondsAfterFinished"] > 0
     runtime_env = yaml.safe_load(spec["runtimeEnvYAML"])
@@ -213,12 +213,12 @@ def test_rayjob_runs_the_train_command_with_valid_options():
     app.command()(train_command)
     command = typer.main.get_command(app)
     try:
-        ctx = command.make_context("train", argv[3:])
+        ctx = command.make_context("train", argv[4:])
     except click.UsageError as exc:  # pragma: no cover - the failure message is the point
         pytest.fail(f"rayjob-train.yaml entrypoint does not parse: {exc}")
-    assert ctx.params["use_gpu"] is True
+    assert ctx.params["scaling__use_gpu"] is True
     assert ctx.params["data"].startswith("/mnt/finesift/")
-    assert ctx.params["storage_path"].startswith("/mnt/finesift/")
+    assert ctx.params["scaling__storage_path"].startswith("/mnt/finesift/")
 
 
 def test_rayservice_serve_config_builds_a_valid_serve_config():

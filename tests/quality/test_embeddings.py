@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from infra.errors import ModelNotFoundError
+from infra.models import resolve_encoder_path
 from quality.embeddings import (
     EMBED_MAX_CHARS,
     Encoder,
     HashingEncoder,
     embedding_text,
     load_encoder,
-    resolve_encoder_path,
     row_vectors,
 )
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from jobs.curation.batches import embedding_column
 from jobs.curation.stage import Resources, Stage
 
 if TYPE_CHECKING:
@@ -68,16 +69,14 @@ class Embedder:
         self.parts = parts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from ray.data.extensions import ArrowTensorArray
-
         from quality.embeddings import row_vectors
 
         row, instruction, response = row_vectors(
             self.encoder, batch["prompt"].to_pylist(), batch["response"].to_pylist()
         )
-        out = batch.append_column("embedding", ArrowTensorArray.from_numpy(row))
+        out = batch.append_column("embedding", embedding_column(row))
         if self.parts:
             out = out.append_column(
-                "instruction_embedding", ArrowTensorArray.from_numpy(instruction)
-            ).append_column("response_embedding", ArrowTensorArray.from_numpy(response))
+                "instruction_embedding", embedding_column(instruction)
+            ).append_column("response_embedding", embedding_column(response))
         return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -191,11 +192,13 @@ def test_eval_run_writes_eval_json_and_the_fitted_adapter_wins(
         adapters_dir=str(fitted_adapter),
         out=str(tmp_path / "eval"),
     )
+    from jobs.evaluation.result import EvalResult
+
     result = run(cfg)
     on_disk = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    assert on_disk == result
-    assert result["rows"] == 4 and result["generated_rows"] == 3
-    by_name = {m["name"]: m for m in result["models"]}
+    assert EvalResult.from_dict(on_disk) == result
+    assert result.rows == 4 and result.generated_rows == 3
+    by_name = {m.name: asdict(m) for m in result.models}
     assert set(by_name) == {"base", "fitted"}
     for m in by_name.values():
         assert math.isfinite(m["nll"]) and m["nll"] > 0

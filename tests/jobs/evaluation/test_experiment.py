@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from infra.config import with_values
 from infra.errors import InputError
-from jobs.evaluation.config import ExperimentConfig, with_fields
+from jobs.evaluation.config import ExperimentConfig
 from jobs.evaluation.experiment import assemble, overlap, random_sample, readable_rows, write_arm
+from jobs.evaluation.result import EvalResult
 
 
 def write_noisy(path):
@@ -55,27 +57,34 @@ def test_overlap_counts_heldout_instructions_seen_in_the_input(tmp_path):
 
 
 def test_assemble_puts_base_first_and_states_the_verdict():
-    cfg = with_fields(ExperimentConfig(data="n", eval_data="h"), arms=("curated", "random"))
+    cfg = with_values(ExperimentConfig(data="n", eval_data="h"), {"arms": ("curated", "random")})
+    scores = dict(perplexity=1.0, rouge_l=0.1, chrf=10.0, tokens=9, rows=10, generated=4)
     models = [
-        {"name": n, "nll": v, "perplexity": 1.0, "rouge_l": 0.1, "chrf": 10.0}
+        {"name": n, "nll": v, "base_model": "b", "adapter": None, "seconds": 1.0, **scores}
         for n, v in (("base", 2.0), ("curated", 1.2), ("random", 1.5))
     ]
+
+    def evaluated(models):
+        return EvalResult.from_dict(
+            {"eval_data": "h", "models": models, "rows": 10, "generated_rows": 4}
+        )
+
     cost = {"rows": 5, "steps": 2, "tokens_seen": 100, "train_seconds": 3.0}
     result = assemble(
         cfg,
         {"curated": cost, "random": cost},
-        {"models": models, "rows": 10, "generated_rows": 4},
+        evaluated(models),
         None,
     )
     assert [a["arm"] for a in result["arms"]] == ["base", "curated", "random"]
     assert result["verdict"].startswith("curated beats random")
     assert result["schedule"].startswith("equal epochs")
-    steps_cfg = with_fields(cfg, train__optim__max_steps=7)
+    steps_cfg = with_values(cfg, {"train.optim.max_steps": 7})
     swapped = [dict(m, nll=3.0) if m["name"] == "curated" else m for m in models]
     result = assemble(
         steps_cfg,
         {"curated": cost, "random": cost},
-        {"models": swapped, "rows": 10, "generated_rows": 4},
+        evaluated(swapped),
         None,
     )
     assert result["verdict"].startswith("curated does not beat random")

@@ -138,7 +138,15 @@ def review_three_rows(page, url: str) -> dict[str, str]:
     page.wait_for_selector("#reject-panel")
     page.keyboard.press("2")  # unclear_instruction
     page.keyboard.press("Enter")
-    edited = next_card(page, rejected)
+    next_card(page, rejected)
+    # The refill joins the queue, maybe right after the rejected row: edit an original pick
+    # that nobody has reviewed, chosen explicitly, so the test does not race the refill.
+    page.wait_for_selector(f"#queue li[data-replaces='{rejected}']")
+    target = page.locator("#queue li[data-state='unreviewed'][data-replaces='']").first
+    edited = target.get_attribute("data-id")
+    target.click()
+    page.wait_for_selector(f"#card[data-id='{edited}']")
+    page.wait_for_function("() => document.body.dataset.busy === '0'")
     page.keyboard.press("e")
     page.wait_for_selector("#edit-panel")
     page.locator("#edit-panel textarea").last.fill(EDITED)

@@ -46,12 +46,12 @@ runner = CliRunner()
 # ---------------------------------------------------------------------------
 
 
-def test_entrypoint_runs_the_job_module_with_quoted_args():
+def test_entrypoint_runs_the_finesift_command_with_quoted_args():
     assert entrypoint(JobName.curate, ["in.jsonl", "--out", "/x y"]) == (
-        "python -m jobs.curation.curate in.jsonl --out '/x y'"
+        "python -m jobs.cli curate in.jsonl --out '/x y'"
     )
-    assert entrypoint(JobName.eval).startswith("python -m jobs.evaluation.evaluate")
-    assert entrypoint(JobName.pipeline, ["--name", "a"]) == "python -m jobs.pipeline --name a"
+    assert entrypoint(JobName.eval) == "python -m jobs.cli eval"
+    assert entrypoint(JobName.pipeline, ["--name", "a"]) == "python -m jobs.cli pipeline --name a"
 
 
 def test_runtime_env_uploads_the_project_without_venv_or_data():
@@ -227,16 +227,17 @@ def test_cli_errors_print_without_traceback(monkeypatch):
 
 def test_a_job_error_is_one_line_so_the_failure_reason_is_whole(capsys, monkeypatch):
     from infra.errors import FinesiftError
-    from jobs.cli import run_main
+    from jobs import cli
 
     why = "scaling.use_gpu is set but the Ray cluster has no GPU; " * 3 + "drop --use-gpu"
 
-    def job() -> None:
+    def train(cfg) -> None:
         raise FinesiftError(why)
 
-    monkeypatch.setattr(sys, "argv", ["jobs.training.train"])
+    monkeypatch.setattr("jobs.training.train.train", train)
     with pytest.raises(SystemExit) as exit_info:
-        run_main(job)  # as `python -m jobs.training.train` runs on a cluster, stderr no terminal
+        # as `python -m jobs.cli train ...` runs on a cluster: stderr is no terminal
+        cli.main(["train", "--data", "x.jsonl", "--name", "n"])
     assert exit_info.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == f"error: {why}"  # failure_message quotes the log's last line

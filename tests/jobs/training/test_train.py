@@ -380,7 +380,8 @@ def test_worker_resources_default_to_all_cpus_of_a_node(monkeypatch):
 
 
 def test_adapters_listing(tmp_path, capsys):
-    from jobs.training.adapters import adapters_command, list_adapters
+    from jobs.cli.training import adapters_command
+    from jobs.training.adapters import list_adapters
 
     assert list_adapters(tmp_path / "none") == []
     (tmp_path / "a").mkdir()
@@ -404,20 +405,17 @@ def test_adapters_listing(tmp_path, capsys):
 
 
 def test_train_command_turns_options_into_config(monkeypatch, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
+    from jobs.cli import app
     from jobs.training import train as train_job
 
     seen = {}
     monkeypatch.setattr(train_job, "train", lambda cfg: seen.setdefault("cfg", cfg))
-    app = typer.Typer()
-    app.command()(train_job.train_command)
-    app.command("other")(lambda: None)  # keep `train` a subcommand
     result = CliRunner().invoke(
         app,
         [
-            "train-command",
+            "train",
             "--data",
             "sel.jsonl",
             "--name",
