@@ -17,6 +17,7 @@ stage reports is its own.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ from jobs.curation.stage import Plan, Resources, Stage
 from quality import schema
 
 ROWS_PER_PARTITION = 50_000
+BUCKET = "_bucket"
+BUCKETS = 64  # hash buckets of a group stage; each is split into its groups in one call
 
 
 @dataclass
@@ -135,9 +138,26 @@ def _read(stage: Stage) -> Dataset:
 def _apply(stage: Stage, ds: Dataset, kwargs: dict[str, Any], rows: int) -> Dataset:
     """``stage.process`` over ``ds`` as the stage declares: tasks, actors or groups."""
     if stage.group_by is not None:
+        # Shuffle rows into a few buckets by a hash of the group key, then split each
+        # bucket into its groups in one call: a Ray Data group per key would cost a call
+        # per group, and most instructions are unique (100k groups of one row at 100k).
+        bucketed = ds.map_batches(
+            add_bucket,
+            batch_format="pyarrow",
+            fn_kwargs=dict(column=stage.group_by, buckets=BUCKETS),
+        )
         return (
-            ds.groupby(stage.group_by, num_partitions=partitions(rows))
-            .map_groups(stage.process, batch_format="pyarrow", fn_kwargs=kwargs)
+            bucketed.groupby(BUCKET, num_partitions=partitions(rows))
+            .map_groups(
+                run_groups,
+                batch_format="pyarrow",
+                fn_kwargs=dict(
+                    process=stage.process,
+                    column=stage.group_by,
+                    skip_single=stage.skip_single_groups,
+                    kwargs=kwargs,
+                ),
+            )
             .materialize()
         )
     res = stage.resources
@@ -172,6 +192,47 @@ def _apply(stage: Stage, ds: Dataset, kwargs: dict[str, Any], rows: int) -> Data
         num_gpus=res.gpus or None,
         num_cpus=1 if res.gpus else threads,
     ).materialize()
+
+
+def add_bucket(batch: pa.Table, *, column: str, buckets: int) -> pa.Table:
+    """A ``_bucket`` column: a stable hash of ``column`` modulo ``buckets``."""
+    keys = batch[column].to_pylist()
+    if pa.types.is_integer(batch[column].type):
+        values = [(k if k is not None else -1) % buckets for k in keys]
+    else:
+        values = [zlib.crc32(str(k).encode("utf-8", "surrogatepass")) % buckets for k in keys]
+    return batch.append_column(BUCKET, pa.array(values, pa.int32()))
+
+
+def run_groups(
+    bucket: pa.Table,
+    *,
+    process: Callable[..., pa.Table],
+    column: str,
+    skip_single: bool,
+    kwargs: dict[str, Any],
+) -> pa.Table:
+    """``process`` on every group of rows sharing ``column`` in one bucket; groups of one
+    row pass through untouched when ``skip_single`` (they have nothing to decide)."""
+    # Sorted by id within each group too, so the stage's own id sort finds nothing to do.
+    table = bucket.drop_columns([BUCKET]).sort_by([(column, "ascending"), ("id", "ascending")])
+    keys = table[column].to_pylist()
+    outputs: list[pa.Table] = []
+    singles: list[int] = []
+    start = 0
+    for end in range(1, len(keys) + 1):
+        if end < len(keys) and keys[end] == keys[start]:
+            continue
+        if end - start == 1 and skip_single:
+            singles.append(start)
+        else:
+            outputs.append(process(table.slice(start, end - start), **kwargs))
+        start = end
+    if singles:
+        outputs.append(table.take(pa.array(singles, pa.int64())))
+    if not outputs:
+        return table
+    return pa.concat_tables(outputs, promote_options="default")
 
 
 def pool_size(

@@ -77,6 +77,9 @@ class Stage:
     """Flat arguments for ``process`` (a class gets them in ``__init__``)."""
     group_by: str | None = None
     """Run ``process`` once per group of rows sharing this column, instead of per batch."""
+    skip_single_groups: bool = False
+    """With ``group_by``: a group of one row has nothing to decide (a duplicate needs two),
+    so it passes through without a call to ``process``."""
     batch_size: int | None = None
     """Rows per call; None lets Ray Data choose."""
     resources: Resources = field(default_factory=Resources)
@@ -118,7 +121,8 @@ class Verdicts:
 
     def __init__(self, table: pa.Table) -> None:
         self.source = table
-        self.columns = {name: table[name].to_pylist() for name in self.WRITABLE}
+        self.original = {name: table[name].to_pylist() for name in self.WRITABLE}
+        self.columns = {name: list(values) for name, values in self.original.items()}
 
     def __len__(self) -> int:
         return self.source.num_rows
@@ -149,7 +153,10 @@ class Verdicts:
         """The batch with the recorded verdicts, plus ``extra`` columns (added or replaced)."""
         out = self.source
         for name, values in self.columns.items():
-            array = pa.array(values, type=schema.ROW_SCHEMA.field(name).type)
+            declared = schema.ROW_SCHEMA.field(name).type
+            if values == self.original[name] and out.schema.field(name).type == declared:
+                continue  # unchanged: no new array (most groups decide nothing)
+            array = pa.array(values, type=declared)
             out = out.set_column(out.schema.get_field_index(name), name, array)
         for name, array in extra.items():
             if name in out.column_names:

@@ -21,6 +21,7 @@ def build(cfg: CurateConfig) -> Stage:
         name="dedup",
         process=dedup_cluster,
         group_by="cluster",
+        skip_single_groups=True,
         needs=("embedding",),
         enabled=d.fuzzy or d.semantic,
         kwargs=dict(

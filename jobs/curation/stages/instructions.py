@@ -20,6 +20,7 @@ def build(cfg: CurateConfig) -> Stage:
         name="instructions",
         process=resolve_instruction_group,
         group_by="instruction_key",
+        skip_single_groups=True,
         needs=("exact_key", "instruction_key"),
         enabled=cfg.dedup.exact or cfg.conflicts.enabled,
         kwargs=dict(
