@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
@@ -46,6 +47,7 @@ def write_outputs(ledger, out: str, *, embedding_map: dict[str, list] | None = N
         Rows per status, per (status, reason) and per judge outcome.
     """
     map_status = dict.fromkeys((embedding_map or {}).get("id", []))
+    map_ids = pa.array(list(map_status), pa.string())
     counts = Written()
     with (
         storage.open_output(storage.join(out, "ledger.parquet")) as ledger_sink,
@@ -57,24 +59,43 @@ def write_outputs(ledger, out: str, *, embedding_map: dict[str, list] | None = N
             if batch.num_rows == 0:
                 continue
             ledger_file.write_table(batch.select(schema.LEDGER_SCHEMA.names))
-            for row in batch.to_pylist():
-                counts.by_status[row["status"]] += 1
-                counts.by_reason[(row["status"], row["reason"] or "")] += 1
-                if row["judge_status"]:
-                    counts.judge[row["judge_status"].split(":", 1)[0]] += 1
-                if row["id"] in map_status:
-                    map_status[row["id"]] = row["status"]
-                if row["status"] == schema.SELECTED:
-                    selected_file.write(json.dumps(_training_record(row), ensure_ascii=False))
-                    selected_file.write("\n")
-                elif row["status"] == schema.QUARANTINED:
-                    quarantine_file.write(json.dumps(_quarantine_record(row), ensure_ascii=False))
-                    quarantine_file.write("\n")
+            count_batch(batch, counts)
+            if map_status:
+                shown = batch.filter(pc.is_in(batch["id"], map_ids))
+                ids, statuses = shown["id"].to_pylist(), shown["status"].to_pylist()
+                map_status.update(zip(ids, statuses, strict=True))
+            # Only the few selected and quarantined rows become Python objects.
+            status = batch["status"]
+            for row in batch.filter(pc.equal(status, schema.SELECTED)).to_pylist():
+                selected_file.write(json.dumps(_training_record(row), ensure_ascii=False))
+                selected_file.write("\n")
+            for row in batch.filter(pc.equal(status, schema.QUARANTINED)).to_pylist():
+                quarantine_file.write(json.dumps(_quarantine_record(row), ensure_ascii=False))
+                quarantine_file.write("\n")
     if embedding_map and embedding_map.get("id"):
         table = pa.table({**embedding_map, "status": [map_status[i] for i in embedding_map["id"]]})
         with storage.open_output(storage.join(out, "map.parquet")) as map_file:
             pq.write_table(table, map_file)
     return counts
+
+
+def count_batch(batch: pa.Table, counts: Written) -> None:
+    """Add one ledger batch to the counts per status, reason and judge outcome."""
+    grouped = (
+        batch.select(["status", "reason"])
+        .group_by(["status", "reason"])
+        .aggregate([([], "count_all")])
+    )
+    for status, reason, n in zip(
+        grouped["status"].to_pylist(),
+        grouped["reason"].to_pylist(),
+        grouped["count_all"].to_pylist(),
+        strict=True,
+    ):
+        counts.by_status[status] += n
+        counts.by_reason[(status, reason or "")] += n
+    judged = batch["judge_status"].drop_null().to_pylist()
+    counts.judge.update(s.split(":", 1)[0] for s in judged if s)
 
 
 def write_summary(result: CurateResult, out: str) -> None:
