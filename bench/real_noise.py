@@ -23,8 +23,9 @@ conflict rows removed >= 95%, coverage <= random's.
         [--engine job|sim] [--json out.json] [--write-data DIR] [key=value ...]
 
 ``--engine job`` (default) runs ``jobs.curate.run`` (Ray, bundled MiniLM; a few minutes per
-dataset on 2 cores); ``--engine sim`` runs the offline simulation of the proposed stage
-order (``bench/simulate_pipeline.py``) on cached embeddings, for quick iteration.
+dataset on 2 cores); ``--engine sim`` replays the pipeline offline on cached embeddings
+(``bench/simulate_pipeline.py``) in today's stage order or the proposed one
+(``--sim-order``), with today's or the covering selection (``--sim-selection``).
 Extra ``key=value`` arguments are curate config overrides (job engine only).
 """
 
@@ -254,10 +255,18 @@ def run_dataset(
     else:
         from bench.simulate_pipeline import simulate
 
-        ledger, coverage = simulate(data.rows, path, budget=args.budget, seed=args.seed)
+        ledger, coverage = simulate(
+            data.rows,
+            path,
+            budget=args.budget,
+            seed=args.seed,
+            order=args.sim_order,
+            selection=args.sim_selection,
+        )
     seconds = time.perf_counter() - start
     result = evaluate(data.rows, ledger, coverage)
-    result.update(engine=args.engine, seconds=round(seconds, 1), data=str(path))
+    engine = args.engine if args.engine == "job" else f"sim {args.sim_order} {args.sim_selection}"
+    result.update(engine=engine, seconds=round(seconds, 1), data=str(path))
     print_table(name, result)
     return result
 
@@ -271,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--budget", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", choices=("job", "sim"), default="job")
+    parser.add_argument("--sim-order", choices=("proposed", "current"), default="proposed")
+    parser.add_argument(
+        "--sim-selection", choices=("facility", "facility_gain", "diverse"), default="facility"
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--write-data", type=Path, help="keep NAME.jsonl and NAME-heldout.jsonl")
     parser.add_argument("overrides", nargs="*", help="curate config key=value overrides")

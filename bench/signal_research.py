@@ -91,9 +91,15 @@ def signals(prompts: Sequence[str], responses: Sequence[str], seed: int = 0) -> 
 
 def noisy_figures(name: str, clean: int, seed: int) -> dict[str, Any]:
     """AUCs and pair accuracies on one injected dataset, rule-passing rows only."""
+    import tempfile
+
+    from bench.simulate_pipeline import read_rows
+
     data = inject(load_source(DATA, name), name, n_clean=clean, seed=seed)
     rows = data.rows
-    s = signals([prompt_of(r) for r in rows], [r["output"] for r in rows], seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        read = read_rows(data.write(Path(tmp))[0])  # the texts exactly as the job reads them
+    s = signals([r["prompt"] or "" for r in read], [r["response"] or "" for r in read], seed)
     truth = np.array([r["truth"] for r in rows])
     fluent = s["passes_rules"]
     names = [k for k in s if k != "passes_rules"]

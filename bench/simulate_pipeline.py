@@ -68,6 +68,7 @@ class Ledger:
                 "kept_instead": self.kept_instead[i],
                 "quality": self.quality[i],
                 "relevance": self.relevance[i],
+                "failed_rules": [],
             }
             for i, r in enumerate(self.rows)
         ]
@@ -106,6 +107,31 @@ def simulate(
             row's own instruction text (proposed order only).
     """
     del injected
+    state = prepare(
+        path, seed=seed, order=order, weights=weights, distinct_competitors=distinct_competitors
+    )
+    coverage = select(state, budget, seed, selection)
+    return state.ledger.table(), coverage
+
+
+class State:
+    """Everything the selection needs: the ledger so far, vectors, scores, clusters."""
+
+    def __init__(self, ledger, row_vec, quality, clusters) -> None:
+        self.ledger, self.row_vec, self.quality, self.clusters = ledger, row_vec, quality, clusters
+
+
+def prepare(
+    path: Path,
+    *,
+    seed: int = 0,
+    order: str = "proposed",
+    weights: dict[str, float] | None = None,
+    distinct_competitors: bool = True,
+    since: str | None = None,
+) -> State:
+    """Every stage before selection (see :func:`simulate`; ``since`` is filters.since)."""
+    from quality.filters import is_stale, parse_since
     from quality.heuristics import evaluate_batch
 
     rows = read_rows(path)
@@ -122,9 +148,13 @@ def simulate(
     for j, i in enumerate(idx):
         if scores[j] < MIN_SCORE:
             led.drop(int(i), reasons[j] or "low_quality")
+    if since is not None:
+        still = np.flatnonzero(led.active())
+        stale = is_stale([rows[i].get("timestamp") for i in still], parse_since(since))
+        for i in still[stale]:
+            led.drop(int(i), "stale")
     row_vec, ins_vec, res_vec = cached_row_vectors(prompts, responses)
     ids = [r["id"] for r in rows]
-    quality = heur.copy()
     if order == "current":
         _instructions(led, prompts, responses, ids, heur)
         margins = _relevance(led, prompts, ins_vec, res_vec, ids, seed, distinct=False)
@@ -153,8 +183,7 @@ def simulate(
         _dedup(led, prompts, responses, ids, row_vec, quality, clusters)
     led.quality = [None if np.isnan(q) else float(q) for q in quality]
     led.relevance = [None if np.isnan(m) else float(m) for m in margins]
-    coverage = _select(led, row_vec, quality, clusters, budget, seed, selection)
-    return led.table(), coverage
+    return State(led, row_vec, quality, clusters)
 
 
 def _instructions(led: Ledger, prompts, responses, ids, scores) -> None:
@@ -258,8 +287,12 @@ def _dedup(led, prompts, responses, ids, row_vec, scores, clusters) -> None:
             led.drop(alive[j], "semantic_duplicate", duplicate_of=a_ids[dup[j]])
 
 
-def _select(led, row_vec, quality, clusters, budget, seed, method) -> dict[str, Any]:
-    """Pick the budget per cluster; mark the rest not_selected; coverage vs random picks."""
+def select(state: State, budget: int, seed: int, method: str) -> dict[str, Any]:
+    """Pick the budget per cluster; mark the rest not_selected; coverage vs random picks.
+
+    The state's ledger is changed in place (copy.deepcopy the state to compare methods).
+    """
+    led, row_vec, quality, clusters = state.ledger, state.row_vec, state.quality, state.clusters
     from collections import Counter
 
     from quality.covering import allocate_by_gains, facility_location
@@ -298,9 +331,41 @@ def _select(led, row_vec, quality, clusters, budget, seed, method) -> dict[str, 
     ]
     return {
         "selected": round(coverage(vectors, row_vec[picks]), 4),
+        "pick_quality": round(float(np.nanmean(quality[picks])), 4),
+        "survivor_quality": round(float(np.nanmean(quality[survivors])), 4),
         "random": round(float(np.mean(randoms)), 4),
         "random_min": round(float(np.min(randoms)), 4),
         "picks": len(picks),
         "survivors": int(len(survivors)),
         "method": method,
     }
+
+
+def planted(rows_n: int = 5000, *, selection: str = "facility", order: str = "proposed") -> dict:
+    """bench/curate_quality.py's planted-defect scores on a simulated ledger (demo data,
+    seed 0, filters.since=2023-01-01, budget = all rows as that bench does)."""
+    import tempfile
+
+    from bench.curate_quality import planted_details, planted_scores
+    from quality.demo_data import generate, write_jsonl
+
+    rows = generate(rows_n, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "demo.jsonl"
+        write_jsonl(rows, path)
+        state = prepare(path, order=order, since="2023-01-01")
+    select(state, rows_n, 0, selection)
+    ledger = state.ledger.table()
+    return {"scores": planted_scores(rows, ledger), "details": planted_details(rows, ledger)}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    order = sys.argv[1] if len(sys.argv) > 1 else "proposed"
+    result = planted(order=order)
+    for name, s in result["scores"].items():
+        print(f"{name:12s} precision {s['precision']} recall {s['recall']} ({s})")
+    details = {k: v for k, v in result["details"].items() if k not in ("rules", "junk_by_kind")}
+    print(json.dumps(details))

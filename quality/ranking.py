@@ -30,7 +30,7 @@ import numpy as np
 from quality import composite
 from quality.surface import surface_term
 
-RELEVANCE_CENTER = -0.05
+RELEVANCE_CENTER = -0.1
 """Margin at which the relevance term is 0.5 (clean real rows sit around 0 to +0.2)."""
 RELEVANCE_SCALE = 0.05
 """Logistic scale of the relevance term, in cosine units."""
@@ -39,8 +39,8 @@ LENGTH_SATURATION = 250
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "heuristics": 1.0,
-    "relevance": 1.0,
-    "length": 0.5,
+    "relevance": 4.0,
+    "length": 0.25,
     "surface": 0.5,
     "ifd": 1.0,
     "perplexity": 0.5,

@@ -10,10 +10,11 @@ from quality.conflicts import conflict_detail, indistinguishable, resolve_instru
 from quality.dedup import exact_dedup, fuzzy_dedup, minhash_signatures, semantic_dedup
 from quality.surface import lexicon_from_vocab
 
-LEXICON = lexicon_from_vocab(
+WORDS = (
     "the tides are caused by gravitational pull of moon and sun on oceans water rises falls "
-    "twice each day basketball soccer tennis require ball to play sports".split()
+    "twice each day basketball soccer tennis require ball to play sports"
 )
+LEXICON = lexicon_from_vocab(WORDS.split(" "))
 INSTRUCTION = "What causes ocean tides?"
 FITTING = (
     "The tides are caused by the gravitational pull of the moon and the sun on the oceans; "

@@ -19,7 +19,9 @@ def test_lost_casing_counts_lower_case_sentence_starts_of_prose_only() -> None:
     assert lost_casing("The cat sat. It was happy.") == 0.0
     assert lost_casing("the cat sat. it was happy.") == 1.0
     assert lost_casing("The cat sat. it was happy.") == 0.5
-    assert lost_casing("def f(x):\n    return x.lower()\n") == 0.0  # code is left alone
+    code = "def area(width, height):\n    return width * height  # the area\n"
+    assert lost_casing(code) == 0.5  # code without one capital letter: half
+    assert lost_casing("def Area(w, h):\n    return w * h  # Width times height\n") == 0.0
     assert lost_casing("") == 0.0 and lost_casing("42.") == 0.0
 
 
@@ -28,6 +30,9 @@ def test_misspelled_share_against_a_lexicon() -> None:
     # "teh" and "mta" are unknown; "on" is too short to count
     assert misspelled_share("teh cat sat on the mta", LEXICON) == 2 / 5
     assert "[cls]" not in LEXICON and "cls" not in LEXICON
+    # identifiers are split at camelCase; lower-cased they become one unknown word
+    assert misspelled_share("class CatMat:", LEXICON) == 1 / 3  # "class" unknown
+    assert misspelled_share("class catmat:", LEXICON) == 1.0
 
 
 def test_surface_term_prefers_the_careful_original_to_its_sloppy_copy() -> None:

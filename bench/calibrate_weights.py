@@ -1,0 +1,121 @@
+"""Grid search of the composed score's weights and relevance logistic on real noisy data.
+
+Objective per dataset (rule-passing rows only): ROC AUC clean vs noisy, plus the mean
+pair accuracy over noise kinds (a noisy row beside its clean row: how often the clean one
+scores higher), averaged over the datasets; Self-Instruct's AUC (text-davinci-003 over
+davinci) is printed beside each candidate as a check, never optimized.
+
+    python bench/calibrate_weights.py [--datasets dolly,codegen] [--top 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+
+from bench.noise_inject import inject, load_source  # noqa: E402
+from bench.real_noise import roc_auc  # noqa: E402
+from bench.signal_research import signals  # noqa: E402
+from bench.simulate_pipeline import read_rows  # noqa: E402
+
+
+def dataset_signals(name: str, seed: int = 0) -> dict:
+    data = inject(load_source(DATA, name), name, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        read = read_rows(data.write(Path(tmp))[0])
+    s = signals([r["prompt"] or "" for r in read], [r["response"] or "" for r in read], seed)
+    s["truth"] = np.array([r["truth"] for r in data.rows])
+    s["pairs"] = [
+        (r["truth_of"], i, r["truth"])
+        for i, r in enumerate(data.rows)
+        if r["truth"] not in ("clean", "repeat") and r["truth_of"] is not None
+    ]
+    return s
+
+
+def self_instruct_signals(seed: int = 0) -> tuple[dict, dict]:
+    out = []
+    for model in ("text-davinci-003", "davinci"):
+        path = DATA / "self_instruct" / f"{model}_predictions.jsonl"
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        prompts = [
+            f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in rows
+        ]
+        out.append(signals(prompts, [r["response"].strip() for r in rows], seed))
+    return out[0], out[1]
+
+
+def composed(s: dict, w: dict, center: float, scale: float, sat: float) -> np.ndarray:
+    rel = 1.0 / (1.0 + np.exp(-(s["relevance"] - center) / scale))
+    length = np.clip(s["log_words"] / np.log1p(sat), 0, 1)
+    terms = {
+        "heuristics": s["heuristics"],
+        "relevance": rel,
+        "length": length,
+        "surface": s["surface"],
+    }
+    total = sum(w[k] for k in terms)
+    return sum(w[k] * terms[k] for k in terms) / total
+
+
+def objective(s: dict, q: np.ndarray) -> tuple[float, float, dict]:
+    fluent = s["passes_rules"]
+    clean = s["truth"] == "clean"
+    auc = roc_auc(q[fluent & clean], q[fluent & ~clean])
+    per: dict[str, list[float]] = {}
+    for c, n, kind in s["pairs"]:
+        if fluent[c] and fluent[n]:
+            per.setdefault(kind, []).append(1.0 if q[c] > q[n] else 0.5 if q[c] == q[n] else 0.0)
+    accs = {k: float(np.mean(v)) for k, v in per.items()}
+    return auc, float(np.mean(list(accs.values()))), accs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="dolly,codegen")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args(argv)
+    sets = {n: dataset_signals(n) for n in args.datasets.split(",") if n}
+    strong, weak = self_instruct_signals()
+    grid = itertools.product(
+        [0.5, 1.0],  # heuristics
+        [1.0, 2.0, 3.0, 4.0],  # relevance
+        [0.0, 0.25, 0.5, 1.0],  # length
+        [0.0, 0.25, 0.5, 1.0],  # surface
+        [-0.1, -0.05, 0.0, 0.05],  # center
+        [0.05, 0.1],  # scale
+        [100, 250],  # length saturation
+    )
+    rows = []
+    for h, r, ln, su, center, scale, sat in grid:
+        w = {"heuristics": h, "relevance": r, "length": ln, "surface": su}
+        figures = {}
+        for name, s in sets.items():
+            figures[name] = objective(s, composed(s, w, center, scale, sat))
+        score = float(np.mean([a + p for a, p, _ in figures.values()]))
+        si = roc_auc(composed(strong, w, center, scale, sat), composed(weak, w, center, scale, sat))
+        rows.append((score, w, center, scale, sat, figures, si))
+    rows.sort(key=lambda x: -x[0])
+    for score, w, center, scale, sat, figures, si in rows[: args.top]:
+        cells = "; ".join(
+            f"{n} auc {a:.3f} pairs {p:.3f} ("
+            + ", ".join(f"{k[:5]} {v:.2f}" for k, v in acc.items())
+            + ")"
+            for n, (a, p, acc) in figures.items()
+        )
+        print(f"{score:.4f} {w} c={center} s={scale} sat={sat} | {cells} | SI {si:.3f}")
+
+
+if __name__ == "__main__":
+    main()
