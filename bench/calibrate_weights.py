@@ -64,6 +64,7 @@ def composed(s: dict, w: dict, center: float, scale: float, sat: float) -> np.nd
         "relevance": rel,
         "length": length,
         "surface": s["surface"],
+        "completeness": (s["completeness"] == 1.0).astype(float),
     }
     total = sum(w[k] for k in terms)
     return sum(w[k] * terms[k] for k in terms) / total
@@ -89,17 +90,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     sets = {n: dataset_signals(n) for n in args.datasets.split(",") if n}
     strong, weak = self_instruct_signals()
     grid = itertools.product(
-        [0.5, 1.0],  # heuristics
-        [1.0, 2.0, 3.0, 4.0],  # relevance
-        [0.0, 0.25, 0.5, 1.0],  # length
-        [0.0, 0.25, 0.5, 1.0],  # surface
-        [-0.1, -0.05, 0.0, 0.05],  # center
-        [0.05, 0.1],  # scale
-        [100, 250],  # length saturation
+        [1.0],  # heuristics
+        [2.0, 4.0, 6.0],  # relevance
+        [0.25],  # length
+        [0.0, 0.25],  # completeness
+        [0.25, 0.5],  # surface
+        [-0.1, 0.0, 0.05],  # center
+        [0.05, 0.1, 0.15, 0.2],  # scale
+        [250],  # length saturation
     )
     rows = []
-    for h, r, ln, su, center, scale, sat in grid:
-        w = {"heuristics": h, "relevance": r, "length": ln, "surface": su}
+    for h, r, ln, co, su, center, scale, sat in grid:
+        w = {"heuristics": h, "relevance": r, "length": ln, "completeness": co, "surface": su}
         figures = {}
         for name, s in sets.items():
             figures[name] = objective(s, composed(s, w, center, scale, sat))

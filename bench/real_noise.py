@@ -171,18 +171,33 @@ def _excess_repeats(rows: Sequence[dict], by_index: dict[int, dict]) -> int:
 
 
 def _clean_lost(rows, by_index, index_of) -> Counter[str]:
-    """Clean rows dropped before selection, other than as a duplicate of a kept row."""
+    """Clean rows dropped before selection, other than as a duplicate of a kept row.
+
+    A duplicate's pointer is followed through further duplicate drops (A duplicates B,
+    which a later stage found to duplicate C): A is represented when C survived.
+    """
     lost: Counter[str] = Counter()
     for i, r in enumerate(rows):
         if r["truth"] != "clean" or survived(by_index[i]):
             continue
-        ledger_row = by_index[i]
-        partner = index_of.get(ledger_row["duplicate_of"] or "")
-        kept = partner is not None and survived(by_index[partner])
-        if ledger_row["reason"] in DUPLICATE_REASONS and kept:
+        if _representative_survived(i, by_index, index_of):
             continue
-        lost[ledger_row["reason"]] += 1
+        lost[by_index[i]["reason"]] += 1
     return lost
+
+
+def _representative_survived(i: int, by_index: dict, index_of: dict) -> bool:
+    """Whether the chain of duplicate_of pointers from row ``i`` ends at a survivor."""
+    seen = {i}
+    while by_index[i]["reason"] in DUPLICATE_REASONS:
+        partner = index_of.get(by_index[i]["duplicate_of"] or "")
+        if partner is None or partner in seen:
+            return False
+        if survived(by_index[partner]):
+            return True
+        seen.add(partner)
+        i = partner
+    return False
 
 
 def _pairs(rows: Sequence[dict], by_index: dict[int, dict]) -> dict[str, dict[str, int]]:

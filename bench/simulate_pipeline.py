@@ -228,16 +228,12 @@ def _relevance(led, prompts, ins_vec, res_vec, ids, seed, *, distinct: bool) -> 
 
     active = np.flatnonzero(led.active())
     margins = np.full(len(led.rows), np.nan)
-    if distinct:
-        keys = [instruction_key(prompts[i]) for i in active]
-        first: dict[str, int] = {}
-        for i, k in zip(active, keys, strict=True):
-            first.setdefault(k, int(i))
-        pool = np.array(sorted(first.values(), key=lambda i: ids[i]))
-        row_ids, pool_ids = keys, [instruction_key(prompts[i]) for i in pool]
+    pool = active
+    if distinct:  # instruction keys as ids: a row never competes with its own instruction
+        row_ids = [instruction_key(prompts[i]) for i in active]
     else:
-        pool = active
-        row_ids, pool_ids = [ids[i] for i in active], [ids[i] for i in active]
+        row_ids = [ids[i] for i in active]
+    pool_ids = row_ids
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(pool), min(RELEVANCE_SAMPLE, len(pool)), replace=False))
     margins[active] = relevance_margin(
