@@ -283,7 +283,9 @@ def _dedup(led, prompts, responses, ids, row_vec, scores, clusters) -> None:
             led.drop(alive[j], "semantic_duplicate", duplicate_of=a_ids[dup[j]])
 
 
-def select(state: State, budget: int, seed: int, method: str) -> dict[str, Any]:
+def select(
+    state: State, budget: int, seed: int, method: str, quality_power: float | None = None
+) -> dict[str, Any]:
     """Pick the budget per cluster; mark the rest not_selected; coverage vs random picks.
 
     The state's ledger is changed in place (copy.deepcopy the state to compare methods).
@@ -291,16 +293,17 @@ def select(state: State, budget: int, seed: int, method: str) -> dict[str, Any]:
     led, row_vec, quality, clusters = state.ledger, state.row_vec, state.quality, state.clusters
     from collections import Counter
 
-    from quality.covering import allocate_by_gains, facility_location
+    from quality.covering import DEFAULT_QUALITY_POWER, allocate_by_gains, facility_location
     from quality.selection import cluster_quotas, coverage, random_pick, select_diverse
 
+    power = DEFAULT_QUALITY_POWER if quality_power is None else quality_power
     survivors = np.flatnonzero(led.active())
     counts = Counter(int(clusters[i]) for i in survivors)
     members = {c: survivors[clusters[survivors] == c] for c in counts}
     picks: list[int] = []
     if method == "facility_gain":
         runs = {
-            c: facility_location(row_vec[m], quality[m], min(len(m), budget))
+            c: facility_location(row_vec[m], quality[m], min(len(m), budget), quality_power=power)
             for c, m in members.items()
         }
         quotas = allocate_by_gains({c: g for c, (_, g) in runs.items()}, budget)
@@ -312,7 +315,9 @@ def select(state: State, budget: int, seed: int, method: str) -> dict[str, Any]:
             if method == "diverse":
                 chosen = select_diverse(row_vec[m], quality[m], quotas[c], min_distance=0.1)
             else:
-                chosen, _ = facility_location(row_vec[m], quality[m], quotas[c])
+                chosen, _ = facility_location(
+                    row_vec[m], quality[m], quotas[c], quality_power=power
+                )
             picks.extend(m[chosen].tolist())
     chosen_set = set(picks)
     for i in survivors:
