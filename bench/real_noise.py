@@ -274,7 +274,7 @@ def run_dataset(
             data.rows,
             path,
             budget=args.budget,
-            seed=args.seed,
+            seed=args.seed if args.pipeline_seed is None else args.pipeline_seed,
             order=args.sim_order,
             selection=args.sim_selection,
         )
@@ -293,7 +293,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clean", type=int, default=1500, help="clean rows per dataset")
     parser.add_argument("--noise-share", type=float, default=0.35, help="share of noisy rows")
     parser.add_argument("--budget", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the injected noise")
+    parser.add_argument(
+        "--pipeline-seed",
+        type=int,
+        help="sim engine: seed of k-means, the relevance sample and the random pick (--seed)",
+    )
     parser.add_argument("--engine", choices=("job", "sim"), default="job")
     parser.add_argument("--sim-order", choices=("proposed", "current"), default="proposed")
     parser.add_argument(
