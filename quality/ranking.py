@@ -7,9 +7,10 @@ composed score adds the terms measured to separate good rows from bad ones on re
 (bench/signal_research.py; figures in BENCHMARKS.md):
 
 - ``heuristics``: the rule score, as is;
-- ``relevance``: the relevance margin (quality.relevance) through a logistic centred on
-  ``RELEVANCE_CENTER``: an answer that fits its own instruction better than the dataset's
-  other instructions scores high, an answer to another task low;
+- ``relevance``: the relevance margin (quality.relevance), half through a logistic centred
+  on ``RELEVANCE_CENTER`` (an answer to another task scores low), half through a linear
+  ramp over the margins fitting answers have, so that of two fluent answers to one
+  instruction the one that fits it better scores higher (the logistic alone saturates);
 - ``length``: answer length in words, log scale, saturating at ``LENGTH_SATURATION`` words
   ("the longest answers" is a strong published baseline: Zhao et al. 2024, "Long Is More
   for Alignment"); a cut-off answer is shorter than the whole one;
@@ -37,6 +38,12 @@ RELEVANCE_CENTER = -0.1
 """Margin at which the relevance term is 0.5 (clean real rows sit around 0 to +0.2)."""
 RELEVANCE_SCALE = 0.05
 """Logistic scale of the relevance term, in cosine units."""
+RELEVANCE_RAMP_BOTTOM = -0.2
+"""Margin where the linear half of the relevance term is 0 (the default drop threshold)."""
+RELEVANCE_RAMP_TOP = 0.4
+"""Margin where the linear half of the relevance term reaches 1."""
+RELEVANCE_RAMP_SHARE = 0.5
+"""Share of the linear half in the relevance term."""
 LENGTH_SATURATION = 250
 """Answer words at and above which the length term is 1."""
 
@@ -55,9 +62,18 @@ noise and checked on Self-Instruct (bench/signal_research.py)."""
 
 
 def relevance_rank_term(margins: np.ndarray) -> np.ndarray:
-    """Logistic of the relevance margin, 0.5 at RELEVANCE_CENTER; NaN stays NaN."""
+    """The relevance term: half a logistic at RELEVANCE_CENTER, half a linear ramp.
+
+    The logistic separates answers to another task (margins below the drop threshold)
+    from fitting ones, but saturates above a margin of about 0.1; the linear half keeps
+    ordering fitting answers across the whole range clean rows occupy (margin -0.2 to
+    RELEVANCE_RAMP_TOP), which is what decides between two fluent answers to one
+    instruction. NaN stays NaN.
+    """
     m = np.asarray(margins, float)
-    return 1.0 / (1.0 + np.exp(-(m - RELEVANCE_CENTER) / RELEVANCE_SCALE))
+    logistic = 1.0 / (1.0 + np.exp(-(m - RELEVANCE_CENTER) / RELEVANCE_SCALE))
+    ramp = np.clip((m - RELEVANCE_RAMP_BOTTOM) / (RELEVANCE_RAMP_TOP - RELEVANCE_RAMP_BOTTOM), 0, 1)
+    return (1.0 - RELEVANCE_RAMP_SHARE) * logistic + RELEVANCE_RAMP_SHARE * ramp
 
 
 def length_term(responses: Sequence[str]) -> np.ndarray:
