@@ -94,7 +94,7 @@ def test_terms_are_in_unit_range_and_missing_signals_are_left_out() -> None:
         assert ((present >= 0) & (present <= 1)).all()
     q = ranking.compose(terms)
     assert not np.isnan(q).any()  # row 1 has no relevance: averaged over what it has
-    assert q[0] > 0.9 and q[0] > max(q[1], q[2])  # the fitting, complete answer leads
+    assert q[0] > max(q[1], q[2])  # the fitting, complete answer leads
     with pytest.raises(ValueError, match="shape"):
         ranking.quality_terms(heuristics=np.ones(2), relevance=None, responses=["a"])
 
