@@ -6,6 +6,7 @@ scores higher), averaged over the datasets; Self-Instruct's AUC (text-davinci-00
 davinci) is printed beside each candidate as a check, never optimized.
 
     python bench/calibrate_weights.py [--datasets dolly,codegen] [--top 15]
+    python bench/calibrate_weights.py --shapes   # relevance term shapes at the final weights
 """
 
 from __future__ import annotations
@@ -56,8 +57,22 @@ def self_instruct_signals(seed: int = 0) -> tuple[dict, dict]:
     return out[0], out[1]
 
 
-def composed(s: dict, w: dict, center: float, scale: float, sat: float) -> np.ndarray:
-    rel = 1.0 / (1.0 + np.exp(-(s["relevance"] - center) / scale))
+def _logistic(m: np.ndarray, center: float, scale: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(m - center) / scale))
+
+
+SHAPES = {
+    "logistic(-0.1, 0.05)": lambda m: _logistic(m, -0.1, 0.05),
+    "half logistic, half ramp -0.2..0.4": lambda m: (
+        0.5 * _logistic(m, -0.1, 0.05) + 0.5 * np.clip((m + 0.2) / 0.6, 0, 1)
+    ),
+    "ramp -0.2..0.4": lambda m: np.clip((m + 0.2) / 0.6, 0, 1),
+    "logistic(0.05, 0.1)": lambda m: _logistic(m, 0.05, 0.1),
+}
+
+
+def composed(s: dict, w: dict, center: float, scale: float, sat: float, shape=None) -> np.ndarray:
+    rel = _logistic(s["relevance"], center, scale) if shape is None else shape(s["relevance"])
     length = np.clip(s["log_words"] / np.log1p(sat), 0, 1)
     terms = {
         "heuristics": s["heuristics"],
@@ -86,9 +101,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="dolly,codegen")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--shapes", action="store_true", help="compare relevance term shapes")
     args = parser.parse_args(argv)
     sets = {n: dataset_signals(n) for n in args.datasets.split(",") if n}
     strong, weak = self_instruct_signals()
+    if args.shapes:
+        compare_shapes(sets, strong, weak)
+        return
     grid = itertools.product(
         [1.0],  # heuristics
         [2.0, 4.0, 6.0],  # relevance
@@ -117,6 +136,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             for n, (a, p, acc) in figures.items()
         )
         print(f"{score:.4f} {w} c={center} s={scale} sat={sat} | {cells} | SI {si:.3f}")
+
+
+def compare_shapes(sets: dict, strong: dict, weak: dict) -> None:
+    """The objective per relevance-term shape and relevance weight, other weights final."""
+    for w_rel in (2.0, 4.0):
+        w = {"heuristics": 1.0, "relevance": w_rel, "length": 0.25, "completeness": 0.25}
+        w["surface"] = 0.5
+        for name, shape in SHAPES.items():
+            cells, total = [], 0.0
+            for n, s in sets.items():
+                auc, pairs, acc = objective(s, composed(s, w, 0, 1, 250, shape))
+                total += auc + pairs
+                cells.append(f"{n} auc {auc:.3f} pairs {pairs:.3f} conflict {acc['conflict']:.3f}")
+            si = roc_auc(composed(strong, w, 0, 1, 250, shape), composed(weak, w, 0, 1, 250, shape))
+            figures = " | ".join(cells)
+            print(f"w_rel {w_rel} {name:36s} {total / len(sets):.4f} | {figures} | SI {si:.3f}")
 
 
 if __name__ == "__main__":
