@@ -32,7 +32,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-DEFAULT_QUALITY_POWER = 2.0
+DEFAULT_QUALITY_POWER = 1.5
 """Exponent of the quality weight; 0 ignores quality (pure coverage)."""
 _MAX_DENSE = 6_000
 """Rows of a cluster solved with a dense similarity matrix (6,000 rows: 144 MB in float32);
