@@ -35,7 +35,8 @@ import numpy as np
 DEFAULT_QUALITY_POWER = 1.5
 """Exponent of the quality weight; 0 ignores quality (pure coverage)."""
 _MAX_DENSE = 6_000
-"""Rows of a cluster solved with a dense similarity matrix (6,000 rows: 144 MB in float32);
+"""Rows of a cluster solved with a dense similarity matrix (6,000 rows: 144 MB in float32,
+twice that while a step's gains are summed);
 larger clusters take their candidates from the best-scored rows only."""
 
 
@@ -74,16 +75,16 @@ def facility_location(
     candidates = _candidates(scores, n)
     weight = _weights(scores[candidates], quality_power)
     # covered[i, c]: how well candidate c would cover row i.
-    covered = np.clip(unit @ unit[candidates].T, 0.0, None) * weight[None, :]
+    covered = np.clip(unit @ unit[candidates].T, 0.0, None) * weight[None, :].astype(np.float32)
     # Ties: the larger score, then the lower index, through a tiny rank bonus.
     order = np.lexsort((candidates, -scores[candidates]))
     tie = np.empty(len(candidates))
     tie[order] = -np.arange(len(candidates)) * 1e-12
-    current = np.zeros(n)
+    current = np.zeros(n, dtype=np.float32)
     taken = np.zeros(len(candidates), dtype=bool)
     picks, gains = [], []
     for _ in range(quota):
-        gain = np.maximum(covered - current[:, None], 0.0).sum(axis=0)
+        gain = np.maximum(covered - current[:, None], 0.0).sum(axis=0, dtype=np.float64)
         gain = np.where(taken, -np.inf, gain + tie)
         c = int(np.argmax(gain))
         picks.append(int(candidates[c]))
