@@ -80,7 +80,6 @@ def signals(prompts: Sequence[str], responses: Sequence[str], seed: int = 0) -> 
         heuristics=out["heuristics"],
         relevance=margin,
         responses=responses,
-        prompts=prompts,
         lexicon=lexicon,
     )
     out.update({f"term_{k}": v for k, v in terms.items()})

@@ -94,7 +94,6 @@ def quality_terms(
     heuristics: np.ndarray,
     relevance: np.ndarray | None,
     responses: Sequence[str],
-    prompts: Sequence[str] | None = None,
     lexicon: frozenset[str] | None = None,
     ifd: np.ndarray | None = None,
     perplexity: np.ndarray | None = None,
@@ -106,7 +105,6 @@ def quality_terms(
         heuristics: The rule scores, (n,).
         relevance: Relevance margins (n,), NaN where not computed; None when relevance is off.
         responses: The rows' responses.
-        prompts: The rows' prompts (unused today; kept so callers pass rows whole).
         lexicon: Known words for the spelling half of the surface term; None: casing only.
         ifd: IFD per row (NaN where absent), or None.
         perplexity: Response perplexity per row, or None.
@@ -115,7 +113,6 @@ def quality_terms(
     Returns:
         {term name: (n,) float64 array}.
     """
-    del prompts
     n = len(responses)
     terms = {
         "heuristics": np.asarray(heuristics, float),
