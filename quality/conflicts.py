@@ -156,3 +156,56 @@ def _component_of(
                 member[i] = True
                 frontier.append(int(i))
     return member
+
+
+INDISTINGUISHABLE = 0.01
+"""Composed-score gap at or below which a conflict's answers count as indistinguishable."""
+
+
+def indistinguishable(
+    scores: np.ndarray, conflict_with: np.ndarray, *, tolerance: float = INDISTINGUISHABLE
+) -> np.ndarray:
+    """Conflict rows whose score is within ``tolerance`` of the row kept instead.
+
+    Such a conflict was decided by the tie-break (the smaller id) rather than by evidence:
+    no signal tells the answers apart, so the ledger says so (``detail``) and a human can
+    check. A NaN score on either side counts as indistinguishable.
+
+    Args:
+        scores: Composed quality scores of one instruction group, (n,).
+        conflict_with: From :func:`resolve_instruction_group`: the kept row's index for each
+            conflicting row, -1 elsewhere.
+        tolerance: Largest score gap that still counts as a tie.
+
+    Returns:
+        bool (n,), True for the conflict rows decided without evidence.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    conflict_with = np.asarray(conflict_with)
+    out = np.zeros(len(scores), dtype=bool)
+    rows = np.flatnonzero(conflict_with >= 0)
+    gap = scores[conflict_with[rows]] - scores[rows]
+    out[rows] = ~(gap > tolerance)  # NaN gaps land here too
+    return out
+
+
+def conflict_detail(
+    score: float, kept_score: float, *, tolerance: float = INDISTINGUISHABLE
+) -> str:
+    """The ledger's ``detail`` for a row dropped as a conflict.
+
+    Args:
+        score: The dropped row's composed score.
+        kept_score: The kept row's composed score.
+        tolerance: As in :func:`indistinguishable`.
+
+    Returns:
+        "same instruction, a different answer; quality A < B", with
+        "indistinguishable ... (kept the smaller id)" when the gap is within tolerance.
+    """
+    if not (kept_score - score > tolerance):
+        return (
+            f"same instruction, a different answer; indistinguishable: quality {score:.3f} vs "
+            f"{kept_score:.3f}, within {tolerance} (kept the smaller id); check by hand"
+        )
+    return f"same instruction, a different answer; quality {score:.3f} < {kept_score:.3f}"

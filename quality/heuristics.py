@@ -156,6 +156,12 @@ def _completeness(response: str) -> float:
     return 0.5
 
 
+def ends_cleanly(response: str) -> bool:
+    """Whether a response ends as a finished answer does (punctuation, a list item, code, a
+    short answer); a cut-off answer usually does not (the composed score's completeness)."""
+    return _completeness(response) == 1.0
+
+
 def _evaluate(
     prompt: str, response: str, active: list[tuple[Rule, float, float]]
 ) -> tuple[float, list[str], str | None]:

@@ -60,8 +60,11 @@ def relevance_margin(
         sample: (m, d) unit vectors of other rows' instructions from the same dataset.
         top_k: How many of the best-fitting sampled instructions a row competes with;
             clipped to the sample size.
-        row_ids: Ids of the n rows; with ``sample_ids``, a row never competes with itself.
-        sample_ids: Ids of the m sampled rows.
+        row_ids: Ids of the n rows; with ``sample_ids``, a row never competes with a sampled
+            row of the same id. Pass instruction keys (quality.text.instruction_key) for
+            both and a row never competes with its own instruction asked again (a
+            duplicate or a conflicting answer elsewhere in the data).
+        sample_ids: Ids of the m sampled rows (repeats allowed).
 
     Returns:
         float64 (n,) margins; 0.0 for every row when the sample is empty (nothing to
@@ -85,14 +88,17 @@ def relevance_margin(
     own = np.einsum("ij,ij->i", instructions, responses).astype(np.float64)
     k = min(top_k, len(sample))
     out = np.empty(n, dtype=np.float64)
-    sample_pos = {s: j for j, s in enumerate(sample_ids)} if sample_ids is not None else {}
+    # Every sampled position of an id: with instruction keys as ids, rows sharing the
+    # row's own instruction text never compete with it.
+    sample_pos: dict[str, list[int]] = {}
+    for j, s in enumerate(sample_ids or ()):
+        sample_pos.setdefault(s, []).append(j)
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
         sims = (responses[start:stop] @ sample.T).astype(np.float64)
         if row_ids is not None and sample_pos:
             for i in range(start, stop):
-                j = sample_pos.get(row_ids[i])
-                if j is not None:
+                for j in sample_pos.get(row_ids[i], ()):
                     sims[i - start, j] = -np.inf
         top = -np.partition(-sims, k - 1, axis=1)[:, :k]
         top = np.where(np.isfinite(top), top, np.nan)

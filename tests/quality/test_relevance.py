@@ -53,6 +53,21 @@ def test_a_row_never_competes_with_its_own_instruction():
     assert np.median(without) > np.median(with_self)
 
 
+def test_instruction_keys_as_ids_keep_every_copy_of_the_own_instruction_out():
+    instructions, responses = planted()
+    # Row 0's instruction is asked three times in the sample (a duplicate, a conflict).
+    sample = np.concatenate([instructions, instructions[[0, 0]]])
+    keys = [f"k{i}" for i in range(len(instructions))]
+    margins = relevance_margin(
+        instructions, responses, sample, top_k=1, row_ids=keys, sample_ids=[*keys, "k0", "k0"]
+    )
+    by_row_id = relevance_margin(
+        instructions, responses, sample, top_k=1, row_ids=keys, sample_ids=[*keys, "a", "b"]
+    )
+    assert margins[0] > 0 >= by_row_id[0] - 1e-9  # the copies no longer compete with row 0
+    assert np.allclose(margins[1:], by_row_id[1:])
+
+
 def test_empty_sample_flags_nothing_and_bad_shapes_are_named():
     instructions, responses = planted()
     assert not mismatched(relevance_margin(instructions, responses, np.zeros((0, 32)))).any()
