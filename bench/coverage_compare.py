@@ -44,7 +44,7 @@ def dataset_file(name: str, work: Path) -> Path:
     """A JSONL file of the named dataset in ``work``."""
     path = work / f"{name}.jsonl"
     if name == "demo":
-        from quality.demo_data import generate, write_jsonl
+        from jobs.demo.generator import generate, write_jsonl
 
         write_jsonl(generate(5000, seed=0), path)
     elif name.endswith("-noisy"):

@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +83,12 @@ def survived(row: dict) -> bool:
 
 
 def curate_job(path: Path, out: Path, budget: int, overrides: Sequence[str]) -> tuple[list, dict]:
-    """Run ``jobs.curate.run`` with the default config; return (ledger rows, summary)."""
+    """Run the curation job with the default config; return (ledger rows, coverage)."""
     import pyarrow.parquet as pq
 
-    from jobs.config import load_config
-    from jobs.curate import run
-    from jobs.curate_config import CurateConfig
+    from infra.config import load_config
+    from jobs.curation.config import CurateConfig
+    from jobs.curation.curate import run
 
     cfg = load_config(
         CurateConfig,
@@ -95,9 +96,9 @@ def curate_job(path: Path, out: Path, budget: int, overrides: Sequence[str]) -> 
         inputs=(str(path),),
         out=str(out),
     )
-    summary = run(cfg)
+    result = run(cfg)
     ledger = pq.read_table(out / "ledger.parquet", columns=LEDGER_COLUMNS).to_pylist()
-    return ledger, summary
+    return ledger, asdict(result.coverage) if result.coverage else {}
 
 
 def evaluate(rows: Sequence[dict], ledger: Sequence[dict], coverage: dict) -> dict[str, Any]:
@@ -265,8 +266,7 @@ def run_dataset(
     path, heldout = data.write(args.write_data or work)
     start = time.perf_counter()
     if args.engine == "job":
-        ledger, summary = curate_job(path, work / f"{name}-out", args.budget, overrides)
-        coverage = summary.get("coverage", {})
+        ledger, coverage = curate_job(path, work / f"{name}-out", args.budget, overrides)
     else:
         from bench.simulate_pipeline import simulate
 

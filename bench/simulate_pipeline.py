@@ -348,7 +348,7 @@ def planted(rows_n: int = 5000, *, selection: str = "facility", order: str = "pr
     import tempfile
 
     from bench.curate_quality import planted_details, planted_scores
-    from quality.demo_data import generate, write_jsonl
+    from jobs.demo.generator import generate, write_jsonl
 
     rows = generate(rows_n, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
