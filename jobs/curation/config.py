@@ -107,9 +107,16 @@ class ConflictConfig:
     agree_threshold: float = 0.6
     """Answers whose word-shingle Jaccard similarity is at least this agree (near-duplicates);
     below it they conflict."""
+    indistinguishable_tolerance: float = 0.01
+    """A conflict whose answers' quality scores are within this is decided by the tie-break
+    (the smaller id), and its detail says "indistinguishable ... check by hand"."""
 
     def __post_init__(self) -> None:
         check(0.0 < self.agree_threshold <= 1.0, "conflicts.agree_threshold must be in (0, 1]")
+        check(
+            0.0 <= self.indistinguishable_tolerance < 1.0,
+            "conflicts.indistinguishable_tolerance must be in [0, 1)",
+        )
 
 
 @dataclass(frozen=True)
@@ -161,11 +168,20 @@ class SelectConfig:
 
     budget: int = 500
     """Rows to select."""
+    method: str = "facility"
+    """'facility': greedy quality-weighted facility location, which picks the rows that best
+    cover the survivors (mean distance to the nearest pick), preferring better rows;
+    'diverse': the DEITA-style threshold (picks by quality, each at least min_distance from
+    earlier picks)."""
+    quota: str = "gain"
+    """How the budget is split across clusters: 'gain' (to the largest coverage gains: the
+    greedy over the whole dataset), 'sqrt' (by the square root of cluster size) or
+    'proportional' (by size)."""
+    quality_power: float = 1.5
+    """facility: a pick covers its neighbours in proportion to (quality / best) ** this;
+    0 ignores quality (coverage alone), higher favours quality over coverage."""
     min_distance: float = 0.1
-    """DEITA-style threshold: a pick's cosine distance to every earlier pick of its cluster."""
-    quota: str = "sqrt"
-    """Per-cluster quota: 'sqrt' (proportional to sqrt of cluster size, favours small clusters)
-    or 'proportional'."""
+    """diverse: a pick's cosine distance to every earlier pick of its cluster."""
     informative_weight: float = 0.0
     """Prefer informative rows: picks are ordered by quality + this x IFD for rows with
     IFD below 1 (harder but still aligned). Needs signals.ifd; 0 orders by quality only."""
@@ -174,8 +190,18 @@ class SelectConfig:
         check(self.budget > 0, "selection.budget must be positive (--budget N)")
         check(0.0 <= self.min_distance < 2.0, "selection.min_distance must be in [0, 2)")
         check(
-            self.quota in ("sqrt", "proportional"), "selection.quota must be sqrt or proportional"
+            self.method in ("facility", "diverse"), "selection.method must be facility or diverse"
         )
+        check(
+            self.quota in ("gain", "sqrt", "proportional"),
+            "selection.quota must be gain, sqrt or proportional",
+        )
+        check(
+            self.quota != "gain" or self.method == "facility",
+            "selection.quota=gain needs selection.method=facility (gains are coverage gains); "
+            "use quota=sqrt with method=diverse",
+        )
+        check(self.quality_power >= 0, "selection.quality_power must be >= 0")
         check(self.informative_weight >= 0, "selection.informative_weight must be >= 0")
 
 
@@ -223,8 +249,15 @@ class SignalsConfig:
     $FINESIFT_HOME/score_cache.sqlite."""
     weight_heuristics: float = 1.0
     """Weight of the rule-based score in the quality score."""
-    weight_relevance: float = 1.0
-    """Weight of the relevance term (when relevance runs)."""
+    weight_relevance: float = 4.0
+    """Weight of the relevance term (when relevance runs): what decides between two fluent
+    answers to one instruction (quality.ranking; calibrated on real data, BENCHMARKS.md)."""
+    weight_length: float = 0.25
+    """Weight of the answer-length term (log words, saturating at 250)."""
+    weight_completeness: float = 0.25
+    """Weight of the completeness term (the answer ends as a finished answer does)."""
+    weight_surface: float = 0.5
+    """Weight of the surface term (casing kept, words spelled)."""
     weight_ifd: float = 1.0
     """Weight of the alignment term (1 up to IFD 0.9, 0 at IFD >= 1; when IFD runs)."""
     weight_perplexity: float = 0.5
@@ -252,6 +285,9 @@ class SignalsConfig:
         weights = (
             self.weight_heuristics,
             self.weight_relevance,
+            self.weight_length,
+            self.weight_completeness,
+            self.weight_surface,
             self.weight_ifd,
             self.weight_perplexity,
             self.weight_judge,
@@ -347,6 +383,9 @@ class CurateConfig:
         )
         check(
             s.weight_heuristics > 0
+            or s.weight_length > 0
+            or s.weight_completeness > 0
+            or s.weight_surface > 0
             or (s.weight_relevance > 0 and self.relevance_runs)
             or (s.ifd and (s.weight_ifd > 0 or s.weight_perplexity > 0))
             or (s.weight_judge > 0 and self.judge.enabled),

@@ -13,6 +13,7 @@ from jobs.curation.stage import Stage, check_order
 from jobs.curation.stages import (
     cluster,
     compose,
+    cover,
     dedup,
     embed,
     ifd,
@@ -29,16 +30,17 @@ if TYPE_CHECKING:
 
 STAGES = (
     read,  # files -> canonical rows; bad rows quarantined
-    score,  # heuristic quality score; low scorers and stale rows dropped
-    instructions,  # same instruction: exact duplicates, then conflicts
-    embed,  # row vectors in an actor pool
-    cluster,  # k-means; rows far from the reference set dropped
+    score,  # the rules' score; low scorers and stale rows dropped
+    embed,  # row vectors (and instruction / response parts) in an actor pool
     relevance,  # responses that fit other instructions better: mismatched
+    ifd,  # instruction-following difficulty and perplexity from a causal LM (off by default)
+    judge,  # an LLM judge's rating (off by default)
+    compose,  # the quality score from every signal above: it decides every group below
+    instructions,  # same instruction: exact duplicates, then conflicts
+    cluster,  # k-means; rows far from the reference set dropped
     dedup,  # per cluster: MinHash near-duplicates, then semantic duplicates
-    ifd,  # instruction-following difficulty and perplexity from a causal LM
-    judge,  # an LLM judge's rating
-    compose,  # the quality score from every signal that ran
-    select,  # per-cluster quotas, diverse picks, coverage
+    cover,  # per cluster: rows ranked by quality-weighted coverage
+    select,  # rankings cut at each cluster's quota; coverage against a random pick
 )
 """The curation pipeline, in order: each module's ``build(cfg)`` declares its stage."""
 

@@ -78,16 +78,29 @@ def test_missing_config_file_names_the_path(tmp_path):
         (["signals.max_ifd=1.0"], "set signals.ifd=true"),
         (["signals.max_perplexity=500"], "set signals.ifd=true"),
         (["judge.min_score=4.5"], "set judge.enabled=true"),
-        (["signals.weight_heuristics=0", "embed.model=hashing"], "signals.weight_heuristics > 0"),
         (
             [
                 "signals.weight_heuristics=0",
+                "signals.weight_length=0",
+                "signals.weight_completeness=0",
+                "signals.weight_surface=0",
+                "embed.model=hashing",
+            ],
+            "signals.weight_heuristics > 0",
+        ),
+        (
+            [
+                "signals.weight_heuristics=0",
+                "signals.weight_length=0",
+                "signals.weight_completeness=0",
+                "signals.weight_surface=0",
                 "signals.weight_judge=0",
                 "judge.enabled=true",
                 "signals.relevance=false",
             ],
             "signals.weight_heuristics > 0",
         ),
+        (["selection.method=diverse"], "selection.quota=gain needs selection.method=facility"),
     ],
 )
 def test_settings_that_would_be_ignored_are_rejected(overrides, hint):

@@ -1,6 +1,11 @@
-"""compose: the quality score composed from the heuristic score and every signal that
-ran (relevance, IFD, perplexity, judge), by the weights in ``signals.weight_*``
-(:mod:`quality.composite`). The dedup and select stages rank rows by it."""
+"""compose: the quality score that ranks rows, composed from the rule-based score and every
+signal that ran (relevance, answer length and completeness, surface care, IFD, perplexity,
+judge) by the weights in ``signals.weight_*`` (:mod:`quality.ranking`).
+
+It runs before the group stages on purpose: which row of a conflict or a duplicate group
+survives, and which rows the selection picks, are decided by this score, not by the
+heuristic score alone (nearly flat on fluent rows).
+"""
 
 from __future__ import annotations
 
@@ -25,36 +30,36 @@ def build(cfg: CurateConfig) -> Stage:
             weights={
                 "heuristics": s.weight_heuristics,
                 "relevance": s.weight_relevance,
+                "length": s.weight_length,
+                "completeness": s.weight_completeness,
+                "surface": s.weight_surface,
                 "ifd": s.weight_ifd,
                 "perplexity": s.weight_perplexity,
                 "judge": s.weight_judge,
             },
-            relevance_threshold=s.relevance_threshold,
         ),
     )
 
 
-def compose_quality(
-    batch: pa.Table, *, weights: dict[str, float], relevance_threshold: float
-) -> pa.Table:
-    """``quality`` = weighted mean of the heuristic score and every signal that ran; the
-    heuristic score alone where no weighted signal ran for a row."""
-    from quality import composite
+def compose_quality(batch: pa.Table, *, weights: dict[str, float]) -> pa.Table:
+    """``quality`` = weighted mean of the terms present for each row; the rule-based score
+    alone where no weighted term is present."""
+    from quality.ranking import compose, quality_terms
+    from quality.surface import bundled_lexicon
 
     def column(name: str) -> np.ndarray:
         return np.asarray(batch[name].to_pylist(), dtype=float)  # None -> NaN
 
-    terms = {
-        "heuristics": column("quality"),
-        "relevance": composite.relevance_term(column("relevance"), threshold=relevance_threshold),
-        "ifd": composite.ifd_term(column("ifd")),
-        "perplexity": composite.perplexity_term(column("perplexity")),
-        "judge": composite.judge_term(column("judge_score")),
-    }
-    quality = composite.combine(terms, weights)
-    # No weighted signal for the row (weight_heuristics=0 and the judge failed, say):
-    # the heuristic score, never None, which would leave selection to row order.
-    quality = np.where(np.isnan(quality), terms["heuristics"], quality)
+    terms = quality_terms(
+        heuristics=column("heuristic"),
+        relevance=column("relevance"),
+        responses=batch["response"].to_pylist(),
+        lexicon=bundled_lexicon(),
+        ifd=column("ifd"),
+        perplexity=column("perplexity"),
+        judge=column("judge_score"),
+    )
+    quality = compose(terms, weights)
     values = [None if math.isnan(q) else float(q) for q in quality]
     index = batch.schema.get_field_index("quality")
     return batch.set_column(index, "quality", pa.array(values, pa.float64()))

@@ -28,14 +28,26 @@ def build(cfg: CurateConfig) -> Stage:
             conflicts=cfg.conflicts.enabled,
             agree_threshold=cfg.conflicts.agree_threshold,
             shingle_size=cfg.dedup.shingle_size,
+            tolerance=cfg.conflicts.indistinguishable_tolerance,
         ),
     )
 
 
 def resolve_instruction_group(
-    group: pa.Table, *, exact: bool, conflicts: bool, agree_threshold: float, shingle_size: int
+    group: pa.Table,
+    *,
+    exact: bool,
+    conflicts: bool,
+    agree_threshold: float,
+    shingle_size: int,
+    tolerance: float = 0.01,
 ) -> pa.Table:
-    """One group of rows sharing a normalized instruction: exact duplicates, then conflicts."""
+    """One group of rows sharing a normalized instruction: exact duplicates, then conflicts.
+
+    Each group keeps the row with the best composed quality score. A conflict whose answers
+    no signal tells apart (scores within ``tolerance``) says so in ``detail``.
+    """
+    from quality.conflicts import conflict_detail
     from quality.conflicts import resolve_instruction_group as resolve
     from quality.dedup import exact_dedup
 
@@ -76,10 +88,11 @@ def resolve_instruction_group(
                     duplicate_of=sub_ids[dup_of[j]],
                 )
             elif conflict_with[j] >= 0:
+                kept = alive[conflict_with[j]]
                 v.drop(
                     int(i),
                     "conflict",
-                    "same instruction, a different answer",
+                    conflict_detail(scores[i], scores[kept], tolerance=tolerance),
                     kept_instead=sub_ids[conflict_with[j]],
                 )
     return v.table()

@@ -24,7 +24,7 @@ def build(cfg: CurateConfig) -> Stage:
     return Stage(
         name="relevance",
         process=score_relevance,
-        needs=PART_COLUMNS,
+        needs=(*PART_COLUMNS, "instruction_key"),
         enabled=cfg.relevance_runs,
         prepare=partial(competitors, size=s.relevance_sample, seed=cfg.seed),
         kwargs=dict(top_k=s.relevance_top_k, threshold=s.relevance_threshold),
@@ -32,12 +32,18 @@ def build(cfg: CurateConfig) -> Stage:
 
 
 def competitors(view: DataView, *, size: int, seed: int) -> Plan:
-    """Ids and instruction vectors of about ``size`` rows, keyed by id (reproducible)."""
+    """Instruction keys and vectors of about ``size`` rows, drawn by id (reproducible).
+
+    The competitors are named by instruction key, and so are the rows they compete with
+    (:func:`quality.relevance.relevance_margin`): a row never competes with its own
+    instruction asked again (a repeat, or a conflicting answer elsewhere in the data).
+    """
     fraction = min(1.0, size / max(view.count(), 1))
-    columns = ["id", "instruction_embedding"]
+    columns = ["id", "instruction_key", "instruction_embedding"]
     sample = view.collect(sample_by_id, seed=seed, fraction=fraction, columns=columns)
     ids, vectors = sorted_sample(sample, "instruction_embedding")
-    return Plan(kwargs=dict(sample_ids=ids, sample=vectors))
+    key_of = dict(zip(sample["id"].to_pylist(), sample["instruction_key"].to_pylist(), strict=True))
+    return Plan(kwargs=dict(sample_ids=[key_of[i] for i in ids], sample=vectors))
 
 
 def score_relevance(
@@ -57,7 +63,7 @@ def score_relevance(
         vectors_of(batch, "response_embedding"),
         sample,
         top_k=top_k,
-        row_ids=batch["id"].to_pylist(),
+        row_ids=batch["instruction_key"].to_pylist(),
         sample_ids=sample_ids,
     )
     active = set(v.active())

@@ -1,4 +1,4 @@
-"""score: the heuristic quality score; low scorers and stale rows dropped.
+"""score: the heuristic (rule-based) score; low scorers and stale rows dropped.
 
 Also adds the grouping keys of the instructions stage: ``exact_key`` (the whole row,
 normalized) and ``instruction_key`` (the instruction, normalized).
@@ -47,6 +47,7 @@ def score_rows(
 
     v = Verdicts(batch)
     n = len(v)
+    heuristic: list[float | None] = [None] * n
     exact_keys: list[str | None] = [None] * n
     instruction_keys: list[str | None] = [None] * n
     active = v.active()
@@ -58,7 +59,7 @@ def score_rows(
             prompts, responses, thresholds=thresholds or None, weights=weights or None
         )
         for j, i in enumerate(active):
-            v.columns["quality"][i] = float(scores[j])
+            v.columns["quality"][i] = heuristic[i] = float(scores[j])
             v.columns["failed_rules"][i] = list(failed[j])
             exact_keys[i] = exact_key(prompts[j], responses[j])
             instruction_keys[i] = instruction_key(prompts[j])
@@ -78,6 +79,7 @@ def score_rows(
             if old:
                 v.drop(i, "stale", f"timestamp {timestamps[i]} is before filters.since {since}")
     return v.table(
+        heuristic=pa.array(heuristic, pa.float64()),
         exact_key=pa.array(exact_keys, pa.string()),
         instruction_key=pa.array(instruction_keys, pa.string()),
     )

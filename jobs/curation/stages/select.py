@@ -1,19 +1,25 @@
-"""select: per-cluster quotas under the budget, then diverse, high-quality picks in each
-cluster; afterwards, how well the picks cover the rows that survived, against a random
-pick of the same size."""
+"""select: each cluster's ranking (from the cover stage) cut at its quota; afterwards, how
+well the picks cover the rows that survived, against a random pick of the same size.
+
+Quotas: ``selection.quota=gain`` (default) gives the budget to the largest marginal
+coverage gains across clusters (:func:`quality.covering.allocate_by_gains`: exactly the
+greedy over the whole dataset, assembled from per-cluster rankings); ``sqrt`` and
+``proportional`` split it by cluster size (:func:`quality.selection.cluster_quotas`).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from jobs.curation.batches import id_keys, in_id_order, value_counts, vectors_of
+from jobs.curation.batches import id_keys, vectors_of
 from jobs.curation.stage import DataView, Plan, Stage, Verdicts
+from jobs.curation.stages.cover import cluster_counts
 from quality import schema
 
 if TYPE_CHECKING:
@@ -24,67 +30,52 @@ def build(cfg: CurateConfig) -> Stage:
     sel = cfg.selection
     return Stage(
         name="select",
-        process=select_cluster,
-        group_by="cluster",
-        needs=("embedding",),
-        prepare=partial(plan_quotas, budget=sel.budget, strategy=sel.quota),
+        process=mark_picks,
+        needs=("pick_rank", "pick_gain", "embedding"),
+        prepare=partial(plan_quotas, budget=sel.budget, quota=sel.quota),
         finish=partial(coverage, seed=cfg.seed),
-        kwargs=dict(min_distance=sel.min_distance, informative_weight=sel.informative_weight),
     )
 
 
-def plan_quotas(view: DataView, *, budget: int, strategy: str) -> Plan:
-    """How many rows each cluster gets (:func:`quality.selection.cluster_quotas`)."""
+def _ranked_gains(batch: pa.Table) -> pa.Table:
+    ranked = batch.filter(pc.greater_equal(batch["pick_rank"], 0))
+    return ranked.select(["cluster", "pick_rank", "pick_gain"])
+
+
+def plan_quotas(view: DataView, *, budget: int, quota: str) -> Plan:
+    """How many picks each cluster gets."""
+    from quality.covering import allocate_by_gains
     from quality.selection import cluster_quotas
 
-    counts: Counter[int] = Counter()
-    table = view.collect(value_counts, column="cluster")
-    for value, rows in zip(table["value"].to_pylist(), table["rows"].to_pylist(), strict=True):
-        counts[int(value)] += int(rows)
-    quotas = cluster_quotas(counts, budget, strategy=strategy)
-    return Plan(kwargs=dict(quotas=quotas))
+    if quota != "gain":
+        return Plan(
+            kwargs=dict(quotas=cluster_quotas(cluster_counts(view), budget, strategy=quota))
+        )
+    table = view.collect(_ranked_gains)
+    gains: dict[int, np.ndarray] = {}
+    if table.num_rows:
+        table = table.sort_by([("cluster", "ascending"), ("pick_rank", "ascending")])
+        clusters = np.asarray(table["cluster"].to_numpy())
+        values = np.asarray(table["pick_gain"].to_numpy(zero_copy_only=False), dtype=float)
+        for c in np.unique(clusters):
+            gains[int(c)] = values[clusters == c]
+    return Plan(kwargs=dict(quotas=allocate_by_gains(gains, budget)))
 
 
-def select_cluster(
-    group: pa.Table,
-    *,
-    quotas: Mapping[int, int],
-    min_distance: float,
-    informative_weight: float = 0.0,
-) -> pa.Table:
-    """One cluster's survivors: pick its quota of diverse, high-quality rows.
-
-    With ``informative_weight``, rows are ordered by quality + weight x IFD (IFD below 1
-    only): harder examples the instruction still explains come first.
-    """
-    from quality.composite import informativeness
-    from quality.selection import select_diverse
-
-    group = in_id_order(group)
-    v = Verdicts(group)
-    n = len(v)
-    if n == 0:
-        return v.table()
-    cluster = int(v.columns["cluster"][0])
-    quota = int(quotas.get(cluster, 0))
-    picks: set[int] = set()
-    if quota > 0:
-        scores = np.asarray(v.columns["quality"], dtype=float)
-        if informative_weight > 0:
-            ifd = np.asarray(group["ifd"].to_pylist(), dtype=float)
-            scores = scores + informative_weight * informativeness(ifd)
-        picks = {
-            int(i)
-            for i in select_diverse(vectors_of(group), scores, quota, min_distance=min_distance)
-        }
-    for i in range(n):
-        if i in picks:
+def mark_picks(batch: pa.Table, *, quotas: Mapping[int, int]) -> pa.Table:
+    """Rows ranked within their cluster's quota are selected; the rest not_selected."""
+    v = Verdicts(batch)
+    ranks = batch["pick_rank"].to_pylist()
+    for i, (cluster, rank) in enumerate(zip(v.columns["cluster"], ranks, strict=True)):
+        quota = int(quotas.get(int(cluster), 0))
+        if 0 <= rank < quota:
             v.columns["status"][i] = schema.SELECTED
         else:
             v.drop(
                 i,
                 "not_selected",
-                f"cluster {cluster}'s quota of {quota} went to better or more diverse rows",
+                f"cluster {cluster}'s {quota} pick(s) went to better or more covering rows"
+                + (f" (this row ranked {rank + 1} there)" if rank >= 0 else ""),
             )
     return v.table()
 
@@ -119,6 +110,11 @@ def pick_distances(batch: pa.Table, *, picks: np.ndarray, random_picks: np.ndarr
     )
 
 
+def _chosen_count(batch: pa.Table) -> pa.Table:
+    chosen = sum(1 for s in batch["status"].to_pylist() if s == schema.SELECTED)
+    return pa.table({"chosen": [chosen]})
+
+
 def coverage(view: DataView, *, seed: int) -> dict[str, Any]:
     """Mean cosine distance from each survivor to its nearest pick: ours vs random.
 
@@ -126,28 +122,23 @@ def coverage(view: DataView, *, seed: int) -> dict[str, Any]:
     key; only the picks and a small oversample of candidates reach the driver.
     """
     survivors = view.count()
-    chosen_count = view.collect(_chosen_count)["chosen"].to_pylist()
-    n_picks = int(sum(chosen_count))
+    n_picks = int(sum(view.collect(_chosen_count)["chosen"].to_pylist()))
+    if n_picks == 0:
+        return {}
     keep_below = min(1.0, (2 * n_picks + 64) / max(survivors, 1))
     table = view.collect(coverage_candidates, seed=seed, keep_below=keep_below)
-    vectors = vectors_of(table) if table.num_rows else np.zeros((0, 1), np.float32)
+    vectors = vectors_of(table)
     chosen = np.asarray(table["chosen"].to_pylist(), dtype=bool)
     keys = np.asarray(table["random_key"].to_pylist(), dtype=float)
     pick_vectors = vectors[chosen]
     random_vectors = vectors[np.argsort(keys, kind="stable")[:n_picks]]
     sums = view.collect(pick_distances, picks=pick_vectors, random_picks=random_vectors)
-    count = max(survivors, 1)
     return {
         "coverage": {
-            "selected": round(sum(sums["to_selected"].to_pylist()) / count, 4),
-            "random": round(sum(sums["to_random"].to_pylist()) / count, 4),
+            "selected": round(sum(sums["to_selected"].to_pylist()) / survivors, 4),
+            "random": round(sum(sums["to_random"].to_pylist()) / survivors, 4),
             "picks": int(len(pick_vectors)),
             "random_picks": int(len(random_vectors)),
             "survivors": survivors,
         }
     }
-
-
-def _chosen_count(batch: pa.Table) -> pa.Table:
-    chosen = sum(1 for s in batch["status"].to_pylist() if s == schema.SELECTED)
-    return pa.table({"chosen": [chosen]})

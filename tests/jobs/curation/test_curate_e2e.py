@@ -182,20 +182,23 @@ def test_curate_mixed_formats_accounts_for_every_row(tmp_path, ray_session):
     coverage = result.coverage
     assert coverage is not None and coverage.picks == 5
     assert 0.0 <= coverage.selected <= 2.0 and 0.0 <= coverage.random <= 2.0
-    # The embed stage took in exactly the rows no earlier stage decided (read, the rules,
-    # stale, exact duplicates and conflicts).
+    # Each stage took in exactly the rows no earlier stage decided: embed what passed the
+    # rules (read, the rules, stale), instructions also what relevance kept, cluster also
+    # what survived exact duplicates and conflicts.
     from quality.heuristics import RULES
 
     scored_out = {*RULES, "low_quality", "stale"}
     read = [r for r in ledger if r["status"] != "quarantined"]
     past_scoring = [r for r in read if r["reason"] not in scored_out]
+    past_relevance = [r for r in past_scoring if r["reason"] != "mismatched"]
     past_instructions = [
-        r for r in past_scoring if r["reason"] not in ("exact_duplicate", "conflict")
+        r for r in past_relevance if r["reason"] not in ("exact_duplicate", "conflict")
     ]
     assert len(past_instructions) < len(past_scoring) < len(read)  # the fixture plants all three
     rows_in = result.rows_in
-    assert rows_in["instructions"] == len(past_scoring)
-    assert rows_in["embed"] == len(past_instructions)
+    assert rows_in["embed"] == len(past_scoring)
+    assert rows_in["instructions"] == len(past_relevance)
+    assert rows_in["cluster"] == len(past_instructions)
 
 
 def test_curate_reads_and_writes_uris(tmp_path, ray_session):

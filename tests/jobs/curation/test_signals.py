@@ -16,11 +16,19 @@ from jobs.curation.stages.compose import compose_quality
 from jobs.curation.stages.ifd import IFDScorer
 from jobs.curation.stages.relevance import score_relevance
 from quality.judge import FAILED, OK, JudgeResult
+from quality.ranking import DEFAULT_WEIGHTS
 
 
 def rows_table(pairs: list[tuple[str, str]], **columns) -> pa.Table:
     rows = [
-        {"id": f"r{i}", "prompt": p, "response": r, "status": "active", "quality": 0.8}
+        {
+            "id": f"r{i}",
+            "prompt": p,
+            "response": r,
+            "status": "active",
+            "quality": 0.8,
+            "heuristic": 0.8,
+        }
         for i, (p, r) in enumerate(pairs)
     ]
     for name, values in columns.items():
@@ -86,12 +94,14 @@ def test_score_relevance_drops_the_planted_mismatch_and_sheds_part_columns():
     responses = instructions.copy()
     responses[5] = topics[0]  # row 5 (topic 1) is answered with a topic-0 answer
     table = rows_table([("q", "a")] * 12)
-    table = table.append_column(
-        "instruction_embedding", ArrowTensorArray.from_numpy(instructions)
-    ).append_column("response_embedding", ArrowTensorArray.from_numpy(responses))
-    ids = table["id"].to_pylist()
+    keys = [f"instruction {i}" for i in range(12)]
+    table = (
+        table.append_column("instruction_embedding", ArrowTensorArray.from_numpy(instructions))
+        .append_column("response_embedding", ArrowTensorArray.from_numpy(responses))
+        .append_column("instruction_key", pa.array(keys))
+    )
 
-    out = score_relevance(table, sample_ids=ids, sample=instructions, top_k=1, threshold=-0.2)
+    out = score_relevance(table, sample_ids=keys, sample=instructions, top_k=1, threshold=-0.2)
     reasons = out["reason"].to_pylist()
     assert reasons[5] == "mismatched" and reasons.count("mismatched") == 1
     assert out["status"].to_pylist()[5] == "dropped"
@@ -102,17 +112,29 @@ def test_score_relevance_drops_the_planted_mismatch_and_sheds_part_columns():
 def test_compose_quality_averages_the_signals_that_ran():
     table = rows_table(
         PAIRS,
-        relevance=[0.1, None, 0.1],
+        relevance=[0.4, None, 0.4],
         ifd=[0.5, None, 1.5],
         perplexity=[10.0, None, 10.0],
         judge_score=[None, None, 5.0],
     )
-    weights = {"heuristics": 1.0, "relevance": 1.0, "ifd": 1.0, "perplexity": 0.0, "judge": 1.0}
-    quality = compose_quality(table, weights=weights, relevance_threshold=-0.2)["quality"]
+    only = {"heuristics": 1.0, "relevance": 1.0, "ifd": 1.0, "judge": 1.0}
+    quality = compose_quality(table, weights=only)["quality"]
     q = quality.to_pylist()
     assert q[1] == pytest.approx(0.8)  # no signal ran: the heuristic score alone
-    assert q[0] == pytest.approx((0.8 + 1.0 + 1.0) / 3, abs=1e-3)  # aligned, relevant
-    assert q[2] == pytest.approx((0.8 + 1.0 + 0.0 + 1.0) / 4, abs=1e-3)  # IFD >= 1 counts 0
+    assert q[0] == pytest.approx((0.8 + 1.0 + 1.0) / 3, abs=1e-2)  # aligned, relevant
+    assert q[2] == pytest.approx((0.8 + 1.0 + 0.0 + 1.0) / 4, abs=1e-2)  # IFD >= 1 counts 0
+
+
+def test_compose_quality_ranks_a_fitting_answer_above_a_sloppy_or_cut_off_one():
+    fitting = "Paris is the capital of France. It sits on the Seine in the north of the country."
+    rows = [
+        ("What is the capital of France?", fitting),
+        ("What is the capital of France?", fitting.lower().replace("capital", "captial")),
+        ("What is the capital of France?", fitting[:40]),
+    ]
+    table = rows_table(rows, relevance=[0.3, 0.3, 0.3])
+    q = compose_quality(table, weights=DEFAULT_WEIGHTS)["quality"].to_pylist()
+    assert q[0] > q[1] and q[0] > q[2]
 
 
 def judge_kwargs(tmp_path, **overrides) -> dict:
@@ -222,6 +244,7 @@ def test_relevance_sample_does_not_depend_on_the_block_layout():
     table = pa.table(
         {
             "id": [f"row-{i:03d}" for i in range(n)],
+            "instruction_key": [f"key-{i:03d}" for i in range(n)],
             "instruction_embedding": ArrowTensorArray.from_numpy(vectors),
         }
     )
@@ -235,7 +258,7 @@ def test_relevance_sample_does_not_depend_on_the_block_layout():
     ids_a, sample_a = sample(two, 3)
     ids_b, sample_b = sample(five, 3)
     assert 50 < len(ids_a) < 150
-    assert ids_a == ids_b == sorted(ids_a)
+    assert ids_a == ids_b == sorted(ids_a)  # instruction keys, in the rows' id order
     np.testing.assert_array_equal(sample_a, sample_b)
     np.testing.assert_array_equal(sample_a, vectors[[int(i[4:]) for i in ids_a]])
     assert sample(two, 4)[0] != ids_a  # the seed matters
@@ -244,6 +267,5 @@ def test_relevance_sample_does_not_depend_on_the_block_layout():
 def test_compose_quality_falls_back_to_the_heuristic_score():
     # the judge is the only weighted signal and its request failed for row 1
     table = rows_table(PAIRS, judge_score=[5.0, None, 1.0])
-    weights = {"heuristics": 0.0, "relevance": 0.0, "ifd": 0.0, "perplexity": 0.0, "judge": 1.0}
-    q = compose_quality(table, weights=weights, relevance_threshold=-0.2)["quality"].to_pylist()
+    q = compose_quality(table, weights={"judge": 1.0})["quality"].to_pylist()
     assert q == pytest.approx([1.0, 0.8, 0.0])
