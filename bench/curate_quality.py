@@ -16,7 +16,7 @@
      IFD and perplexity use the bundled base model through the score cache (--skip-ifd
      leaves them out).
 
-    python bench/curate_quality.py [--rows 5000] [--fast] [--skip-real]
+    python bench/curate_quality.py [--rows 5000] [--fast | --model static] [--skip-real]
         [--datasets toolformer,codegen,dolly] [--semantic 0.95,0.9,0.85,0.8]
         [--fuzzy 0.9,0.8,0.7,0.6] [--skip-ifd] [--json results.json]
 
@@ -504,6 +504,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=5000, help="generated rows for part 1")
     parser.add_argument("--fast", action="store_true", help="embed.model=hashing")
+    parser.add_argument(
+        "--model", help="embed.model, e.g. static (default: the bundled MiniLM, or --fast)"
+    )
     parser.add_argument("--skip-real", action="store_true", help="only part 1")
     parser.add_argument("--skip-planted", action="store_true", help="only part 2")
     parser.add_argument(
@@ -518,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fuzzy", default="0.9,0.8,0.7,0.6", help="fuzzy ladder")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)
-    model = "hashing" if args.fast else "default"
+    model = args.model or ("hashing" if args.fast else "default")
     results: dict[str, Any] = {"model": model}
     with tempfile.TemporaryDirectory(prefix="finesift-quality-") as tmp:
         work = Path(tmp)

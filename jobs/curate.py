@@ -32,7 +32,7 @@ from rich.console import Console
 from jobs import curate_ops as ops
 from jobs import curate_signals as signals
 from jobs.curate_config import CurateConfig
-from jobs.curate_embed import Embedder, embed_pool
+from jobs.curate_embed import Embedder, embed_gpus, embed_pool
 from quality import schema
 
 if TYPE_CHECKING:
@@ -240,16 +240,19 @@ def _embed(active: ray.data.Dataset, cfg: CurateConfig) -> ray.data.Dataset:
 
     from jobs.ray_env import largest_node_cpus
 
+    if cfg.embed.model == "static":
+        _prepare_static_model()
     # An actor pool hands out whole blocks, and the instructions stage leaves a few big
     # ones (one per shuffle partition): cut them so every actor gets a share. Cut first,
     # materialized: the pool may reserve every CPU, and a streamed cut then has none left.
     blocks = active.repartition(target_num_rows_per_block=4 * cfg.embed.batch_size).materialize()
-    gpu = cfg.embed.num_gpus > 0
+    num_gpus = embed_gpus(cfg.embed.model, cfg.embed.num_gpus)
+    gpu = num_gpus > 0
     resources = ray.cluster_resources()
     actors, threads = embed_pool(
         num_actors=cfg.embed.num_actors,
         num_cpus=cfg.embed.num_cpus,
-        num_gpus=cfg.embed.num_gpus,
+        num_gpus=num_gpus,
         cluster_cpus=int(resources.get("CPU", 1)),
         cluster_gpus=resources.get("GPU", 0),
         node_cpus=largest_node_cpus(),
@@ -268,9 +271,26 @@ def _embed(active: ray.data.Dataset, cfg: CurateConfig) -> ray.data.Dataset:
             threads=0 if gpu else threads,
             parts=signals.relevance_enabled(cfg),
         ),
-        num_gpus=cfg.embed.num_gpus if gpu else None,
+        num_gpus=num_gpus if gpu else None,
         num_cpus=1 if gpu else threads,
     ).materialize()
+
+
+def _prepare_static_model() -> None:
+    """Distil the static model on the driver, once, before the actors load it.
+
+    Otherwise the first actor would distil it (minutes, with torch) while the others wait
+    on the cache's lock holding their CPUs.
+    """
+    from jobs.static_model import cache_problem, ensure_static_model, static_model_dir
+
+    problem = cache_problem(static_model_dir())
+    if problem is not None:
+        console.print(
+            f"[bold cyan]finesift curate[/] static embedder {problem}: distilling "
+            "all-MiniLM-L6-v2 once (a few minutes; `finesift models --prepare` does it ahead)"
+        )
+        ensure_static_model(progress=console.print)
 
 
 def _train_kmeans(embedded, n_rows: int, cfg: CurateConfig) -> tuple[np.ndarray, dict]:

@@ -1,6 +1,7 @@
 """The embed stage of the curation job: the encoder actor pool and what each actor runs.
 
-:func:`embed_pool` sizes the pool from the cluster's resources and the ``embed`` config;
+:func:`embed_pool` sizes the pool from the cluster's resources and the ``embed`` config
+(:func:`embed_gpus`: a static model reserves no GPU);
 :class:`Embedder` is the Ray Data actor that loads the encoder once and adds the
 ``embedding`` column (and, for the relevance signal, its instruction and response parts)
 to each batch. :func:`jobs.curate_ops.vectors_of` reads those columns back as arrays.
@@ -9,6 +10,7 @@ to each batch. :func:`jobs.curate_ops.vectors_of` reads those columns back as ar
 from __future__ import annotations
 
 import os
+import sys
 
 import pyarrow as pa
 
@@ -45,6 +47,21 @@ def embed_pool(
     return min(work, max(1, cluster_cpus // threads)), threads
 
 
+def embed_gpus(model: str, num_gpus: float) -> float:
+    """GPUs each embedding actor reserves: ``embed.num_gpus``, but none for a static model.
+
+    A static (model2vec) model is a tokenizer and a table lookup, so a GPU would sit idle
+    (and on an autoscaling cluster, a GPU node would start for nothing).
+
+    Args:
+        model: ``embed.model``.
+        num_gpus: ``embed.num_gpus``.
+    """
+    from quality.embeddings import is_static_model
+
+    return 0.0 if is_static_model(model) else num_gpus
+
+
 class Embedder:
     """Ray Data actor: loads the encoder once and embeds each batch's rows.
 
@@ -62,17 +79,17 @@ class Embedder:
         threads: int,
         parts: bool = False,
     ) -> None:
-        import torch
-
         from quality.embeddings import load_encoder
 
         if device == "cpu" and threads > 0:
-            # Ray sets OMP_NUM_THREADS to the actor's CPU count; torch must be told too.
-            torch.set_num_threads(threads)
             os.environ["OMP_NUM_THREADS"] = str(threads)
         self.encoder = load_encoder(
             model, device=device, batch_size=batch_size, max_length=max_length
         )
+        # Only an encoder that runs torch imports it (a static or hashing one does not);
+        # Ray sets OMP_NUM_THREADS to the actor's CPU count, and torch must be told too.
+        if device == "cpu" and threads > 0 and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         self.parts = parts
 
     def __call__(self, batch: pa.Table) -> pa.Table:

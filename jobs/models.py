@@ -205,9 +205,11 @@ def describe_models(base_model: str = "default", embedder: str = "default") -> l
 
     Returns:
         One dict per model with keys ``role``, ``name``, ``path`` (None when unknown)
-        and ``cached``.
+        and ``cached``; the static embedder's row also has ``state``.
     """
-    return [_describe_base(base_model), _describe_embedder(embedder)]
+    from jobs.static_model import describe_static_model  # it imports this module
+
+    return [_describe_base(base_model), _describe_embedder(embedder), describe_static_model()]
 
 
 def _describe_base(name: str) -> dict[str, Any]:

@@ -65,3 +65,13 @@ def test_the_embedder_adds_row_vectors_with_their_parts_aligned_to_the_rows():
     without_parts = Embedder(**kwargs)(batch)
     assert "instruction_embedding" not in without_parts.column_names
     assert np.allclose(vectors_of(without_parts), vectors_of(out))
+
+
+def test_a_static_model_reserves_no_gpu_and_minilm_keeps_its_gpus(tmp_path):
+    from jobs.curate_embed import embed_gpus
+
+    (tmp_path / "config.json").write_text('{"model_type": "model2vec"}')
+    assert embed_gpus("static", 1.0) == 0.0
+    assert embed_gpus(str(tmp_path), 0.5) == 0.0  # any model2vec directory
+    assert embed_gpus("default", 1.0) == 1.0 and embed_gpus("default", 0.0) == 0.0
+    assert pool(num_gpus=embed_gpus("static", 1.0), cluster_gpus=4) == (8, 1)  # CPU pool
