@@ -18,7 +18,7 @@
 
     python bench/curate_quality.py [--rows 5000] [--fast | --model static] [--skip-real]
         [--datasets toolformer,codegen,dolly] [--semantic 0.95,0.9,0.85,0.8]
-        [--fuzzy 0.9,0.8,0.7,0.6] [--skip-ifd] [--json results.json]
+        [--fuzzy 0.9,0.8,0.7,0.6] [--skip-ifd] [--set KEY=VALUE ...] [--json results.json]
 
 Figures use the bundled MiniLM (embed.model=default); --fast uses embed.model=hashing (no
 model, much quicker, weaker semantic dedup). Every curate run selects with a budget as large
@@ -73,6 +73,9 @@ READ_OVERRIDES = {
 
 # --- running curate ------------------------------------------------------------------------
 
+EXTRA_OVERRIDES: list[str] = []
+"""``--set key=value`` overrides, appended to every curate run of this process."""
+
 
 def curate(path: Path, out: Path, model: str, overrides: Sequence[str] = ()) -> list[dict]:
     """Run `finesift curate` on one file and return its ledger rows (in-process Ray).
@@ -95,7 +98,13 @@ def curate(path: Path, out: Path, model: str, overrides: Sequence[str] = ()) -> 
     rows = _count_rows(path)
     cfg = load_config(
         CurateConfig,
-        overrides=[f"embed.model={model}", "report=false", f"selection.budget={rows}", *overrides],
+        overrides=[
+            f"embed.model={model}",
+            "report=false",
+            f"selection.budget={rows}",
+            *overrides,
+            *EXTRA_OVERRIDES,
+        ],
         inputs=(str(path),),
         out=str(out),
     )
@@ -520,9 +529,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--semantic", default="0.95,0.9,0.85,0.8", help="semantic ladder")
     parser.add_argument("--fuzzy", default="0.9,0.8,0.7,0.6", help="fuzzy ladder")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every curate run, e.g. signals.relevance_threshold=-0.15",
+    )
     args = parser.parse_args(argv)
+    EXTRA_OVERRIDES[:] = args.set
     model = args.model or ("hashing" if args.fast else "default")
-    results: dict[str, Any] = {"model": model}
+    results: dict[str, Any] = {"model": model, "overrides": args.set}
     with tempfile.TemporaryDirectory(prefix="finesift-quality-") as tmp:
         work = Path(tmp)
         if not args.skip_planted:

@@ -7,9 +7,10 @@ Rows are the first ``--rows`` of Dolly 3k (../shared/data), read as ``finesift c
 reads them; each row is embedded the way the embed stage embeds it
 (:func:`quality.embeddings.row_vectors`: prompt and response apart, in one encoder call).
 
-- speed: rows/s of each encoder over the same rows, one after the other in one process,
-  with ``--threads`` torch threads (MiniLM) and tokenizer threads (both), model load not
-  counted; the load average is printed beside it, since the machine may be shared;
+- speed: rows/s of each encoder over the same rows in one process, the two taking turns
+  batch by batch (so both meet the same load on a shared machine), with ``--threads``
+  torch threads (MiniLM) and tokenizer threads (both), model load not counted; the load
+  average before and after is recorded beside it;
 - agreement with MiniLM: Spearman rank correlation of all pairwise cosine similarities
   between rows, and the mean overlap of each row's 10 nearest neighbours;
 - distillation: the seconds the cached model's manifest records, or with ``--distill`` a
@@ -48,18 +49,27 @@ def dolly_rows(n: int) -> tuple[list[str], list[str]]:
     return [r["prompt"] for r in rows], [r["response"] for r in rows]
 
 
-def timed_vectors(
-    encoder: Any, prompts: list[str], responses: list[str]
-) -> tuple[np.ndarray, float]:
-    """Row vectors in batches of 128 rows, as the embed actors call the encoder, and seconds."""
+def interleaved_vectors(
+    encoders: dict[str, Any], prompts: list[str], responses: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Row vectors from each encoder, in batches of 128 rows as the embed actors call them,
+    the encoders taking turns batch by batch, and the seconds each spent.
+
+    Taking turns puts both encoders under the same machine load, which on a shared machine
+    changes by the minute; one run after the other would compare two loads.
+    """
     from quality.embeddings import row_vectors
 
-    start = time.perf_counter()
-    out = [
-        row_vectors(encoder, prompts[i : i + 128], responses[i : i + 128])[0]
-        for i in range(0, len(prompts), 128)
-    ]
-    return np.concatenate(out), time.perf_counter() - start
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in encoders}
+    seconds = dict.fromkeys(encoders, 0.0)
+    for i in range(0, len(prompts), 128):
+        for name, encoder in encoders.items():
+            start = time.perf_counter()
+            parts[name].append(
+                row_vectors(encoder, prompts[i : i + 128], responses[i : i + 128])[0]
+            )
+            seconds[name] += time.perf_counter() - start
+    return {name: np.concatenate(p) for name, p in parts.items()}, seconds
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -142,23 +152,16 @@ def main(argv: list[str] | None = None) -> None:
     manifest = read_manifest(path) or {}
     results["manifest_seconds"] = manifest.get("result", {}).get("seconds")
     prompts, responses = dolly_rows(args.rows)
-    vectors: dict[str, np.ndarray] = {}
-    for name in ("static", "default"):
-        encoder = load_encoder(name)
-        timed_vectors(encoder, prompts[:64], responses[:64])  # warm-up
-        load_before = os.getloadavg()[0]
-        vectors[name], seconds = timed_vectors(encoder, prompts, responses)
-        results[name] = {
-            "seconds": round(seconds, 2),
-            "rows_per_s": round(len(prompts) / seconds, 1),
-            "load_avg_1m": (load_before, os.getloadavg()[0]),
-        }
-        print(
-            f"{name}: {len(prompts)} rows in {seconds:.1f} s = {len(prompts) / seconds:.1f} rows/s"
-        )
-    results["speedup"] = round(
-        results["static"]["rows_per_s"] / results["default"]["rows_per_s"], 1
-    )
+    encoders = {"static": load_encoder("static"), "default": load_encoder("default")}
+    interleaved_vectors(encoders, prompts[:64], responses[:64])  # warm-up
+    load_before = os.getloadavg()
+    vectors, seconds = interleaved_vectors(encoders, prompts, responses)
+    results["load_avg_before_after"] = [load_before, os.getloadavg()]
+    for name, s in seconds.items():
+        results[name] = {"seconds": round(s, 2), "rows_per_s": round(len(prompts) / s, 1)}
+        print(f"{name}: {len(prompts)} rows in {s:.1f} s = {len(prompts) / s:.1f} rows/s")
+    speedup = results["static"]["rows_per_s"] / results["default"]["rows_per_s"]
+    results["speedup"] = round(speedup, 1)
     results["agreement"] = agreement(vectors["static"], vectors["default"])
     print(f"static / MiniLM speed: {results['speedup']}x; agreement {results['agreement']}")
     if args.reference:

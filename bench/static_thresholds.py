@@ -138,8 +138,8 @@ def relevance_figures(encoders: dict[str, Any], n_rows: int) -> dict[str, Any]:
             hit = int((flagged & truth).sum())
             out[name][t] = {
                 "flagged": int(flagged.sum()),
-                "precision": round(hit / flagged.sum(), 3) if flagged.any() else None,
-                "recall": round(hit / truth.sum(), 3),
+                "precision": round(float(hit / flagged.sum()), 3) if flagged.any() else None,
+                "recall": round(float(hit / truth.sum()), 3),
             }
     return out
 

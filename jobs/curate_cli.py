@@ -128,7 +128,8 @@ def models_command(
 ) -> None:
     """Print the resolved default models (base model for training, embedders for curation)."""
     from jobs.models import describe_models, resolve_base_model
-    from jobs.static_model import ensure_static_model
+    from jobs.static_model import ensure_static_model, static_model_dir
+    from quality.static_distill import MANIFEST
 
     if prepare:
         console.print(f"base model ready at {resolve_base_model('default')}")
@@ -146,3 +147,6 @@ def models_command(
             m.get("state") or ("yes" if m.get("cached") else "on first use"),
         )
     console.print(table)
+    manifest = static_model_dir() / MANIFEST
+    if manifest.is_file():  # source model, distillation settings, library versions, hashes
+        console.print(f"static embedder manifest: {manifest}")

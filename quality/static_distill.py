@@ -148,7 +148,7 @@ def distill(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    say(f"static model written to {out_dir} in {manifest['result']['seconds']} s")
+    say(f"distilled {len(keep_ids)} tokens in {manifest['result']['seconds']} s")
     return manifest
 
 

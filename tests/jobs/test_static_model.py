@@ -64,6 +64,7 @@ def test_first_use_distils_once_and_then_loads_the_cache(home):
         (lambda d: _edit_manifest(d, settings={"pca_dims": 64}), "other settings"),
         (lambda d: _edit_manifest(d, source={"version": "0.0.1"}), "another version"),
     ],
+    ids=["corrupt-weights", "partial", "bad-manifest", "other-settings", "other-source"],
 )
 def test_a_corrupt_partial_or_stale_cache_is_rebuilt_not_trusted(home, damage, reason):
     path = static_model.ensure_static_model()
@@ -116,7 +117,7 @@ def test_finesift_models_lists_the_static_embedder_with_its_state(home):
     assert "static" in out and "distilled on first use" in out
     static_model.ensure_static_model()
     out = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"}).output
-    assert "ready: 32 dims" in out
+    assert "ready: 32 dims" in out and "finesift_static.json" in out
 
 
 @pytest.mark.slow
