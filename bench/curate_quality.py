@@ -16,9 +16,9 @@
      IFD and perplexity use the bundled base model through the score cache (--skip-ifd
      leaves them out).
 
-    python bench/curate_quality.py [--rows 5000] [--fast] [--skip-real]
+    python bench/curate_quality.py [--rows 5000] [--fast | --model static] [--skip-real]
         [--datasets toolformer,codegen,dolly] [--semantic 0.95,0.9,0.85,0.8]
-        [--fuzzy 0.9,0.8,0.7,0.6] [--skip-ifd] [--json results.json]
+        [--fuzzy 0.9,0.8,0.7,0.6] [--skip-ifd] [--set KEY=VALUE ...] [--json results.json]
 
 Figures use the bundled MiniLM (embed.model=default); --fast uses embed.model=hashing (no
 model, much quicker, weaker semantic dedup). Every curate run selects with a budget as large
@@ -73,6 +73,9 @@ READ_OVERRIDES = {
 
 # --- running curate ------------------------------------------------------------------------
 
+EXTRA_OVERRIDES: list[str] = []
+"""``--set key=value`` overrides, appended to every curate run of this process."""
+
 
 def curate(path: Path, out: Path, model: str, overrides: Sequence[str] = ()) -> list[dict]:
     """Run `finesift curate` on one file and return its ledger rows (in-process Ray).
@@ -95,7 +98,13 @@ def curate(path: Path, out: Path, model: str, overrides: Sequence[str] = ()) -> 
     rows = _count_rows(path)
     cfg = load_config(
         CurateConfig,
-        overrides=[f"embed.model={model}", "report=false", f"selection.budget={rows}", *overrides],
+        overrides=[
+            f"embed.model={model}",
+            "report=false",
+            f"selection.budget={rows}",
+            *overrides,
+            *EXTRA_OVERRIDES,
+        ],
         inputs=(str(path),),
         out=str(out),
     )
@@ -504,6 +513,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=5000, help="generated rows for part 1")
     parser.add_argument("--fast", action="store_true", help="embed.model=hashing")
+    parser.add_argument(
+        "--model", help="embed.model, e.g. static (default: the bundled MiniLM, or --fast)"
+    )
     parser.add_argument("--skip-real", action="store_true", help="only part 1")
     parser.add_argument("--skip-planted", action="store_true", help="only part 2")
     parser.add_argument(
@@ -517,9 +529,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--semantic", default="0.95,0.9,0.85,0.8", help="semantic ladder")
     parser.add_argument("--fuzzy", default="0.9,0.8,0.7,0.6", help="fuzzy ladder")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every curate run, e.g. signals.relevance_threshold=-0.15",
+    )
     args = parser.parse_args(argv)
-    model = "hashing" if args.fast else "default"
-    results: dict[str, Any] = {"model": model}
+    EXTRA_OVERRIDES[:] = args.set
+    model = args.model or ("hashing" if args.fast else "default")
+    results: dict[str, Any] = {"model": model, "overrides": args.set}
     with tempfile.TemporaryDirectory(prefix="finesift-quality-") as tmp:
         work = Path(tmp)
         if not args.skip_planted:

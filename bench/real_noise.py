@@ -22,7 +22,7 @@ conflict rows removed >= 95%, coverage <= random's.
     python bench/real_noise.py [--datasets dolly,codegen] [--clean 1500] [--budget 500]
         [--engine job|sim] [--json out.json] [--write-data DIR] [key=value ...]
 
-``--engine job`` (default) runs ``jobs.curate.run`` (Ray, bundled MiniLM; a few minutes per
+``--engine job`` (default) runs ``jobs.curation.curate.run`` (Ray, bundled MiniLM; a few minutes per
 dataset on 2 cores); ``--engine sim`` replays the pipeline offline on cached embeddings
 (``bench/simulate_pipeline.py``) in today's stage order or the proposed one
 (``--sim-order``), with today's or the covering selection (``--sim-selection``).

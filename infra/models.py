@@ -139,7 +139,7 @@ def ensure_converted(gguf_path: Path, out_dir: Path) -> Path:
     if out_dir.is_dir():
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(out_dir.parent / f".{out_dir.name}.lock"):
+    with file_lock(out_dir.parent / f".{out_dir.name}.lock"):
         if out_dir.is_dir():  # another process converted it while we waited
             return out_dir
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -156,7 +156,7 @@ def ensure_converted(gguf_path: Path, out_dir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive ``fcntl`` lock on ``path`` for the duration of the block."""
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -205,9 +205,11 @@ def describe_models(base_model: str = "default", embedder: str = "default") -> l
 
     Returns:
         One dict per model with keys ``role``, ``name``, ``path`` (None when unknown)
-        and ``cached``.
+        and ``cached``; the static embedder's row also has ``state``.
     """
-    return [_describe_base(base_model), _describe_embedder(embedder)]
+    from infra.static_model import describe_static_model  # it imports this module
+
+    return [_describe_base(base_model), _describe_embedder(embedder), describe_static_model()]
 
 
 def _describe_base(name: str) -> dict[str, Any]:

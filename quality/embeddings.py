@@ -2,8 +2,10 @@
 
 Anything with ``encode(sentences) -> float32 (n, d) array of L2-normalized rows`` is an
 encoder; nothing inherits from anything. Production uses :class:`SentenceTransformerEncoder`
-over the bundled all-MiniLM-L6-v2; tests and ``embed.model=hashing`` use
-:class:`HashingEncoder`, which needs no model and is deterministic across processes.
+over the bundled all-MiniLM-L6-v2, or :class:`StaticEncoder` over a model2vec model
+distilled from it (``embed.model=static``: no torch, tens of times faster on CPU); tests
+and ``embed.model=hashing`` use :class:`HashingEncoder`, which needs no model and is
+deterministic across processes.
 
 Models are only ever loaded from disk: the bundled package, a local directory, or a Hub id
 that is already in the local Hugging Face cache. Nothing here downloads.
@@ -11,11 +13,13 @@ that is already in the local Hugging Face cache. Nothing here downloads.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import unicodedata
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -272,6 +276,70 @@ class SentenceTransformerEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+# --- static (model2vec) encoder --------------------------------------------------------------
+
+
+class StaticEncoder:
+    """A model2vec static model: the mean of per-token vectors, no neural network at run time.
+
+    ``embed.model=static`` is all-MiniLM-L6-v2 distilled once into such a model
+    (:mod:`infra.static_distill`, cached by :mod:`infra.static_model`); any other directory
+    in model2vec's format works too. Encoding needs numpy and a tokenizer only: no torch,
+    no GPU. Vectors are float32 even when the model stores float16.
+
+    Args:
+        path: A model2vec model directory (``config.json``, ``tokenizer.json``,
+            ``model.safetensors``).
+        batch_size: Texts per tokenizer call.
+        max_length: Tokens per text; longer texts are truncated (as MiniLM truncates them).
+    """
+
+    def __init__(self, path: str | Path, *, batch_size: int = 1024, max_length: int = 256) -> None:
+        from model2vec import StaticModel  # numpy + tokenizers + safetensors only
+
+        if batch_size <= 0 or max_length <= 0:
+            raise ValueError("embed.batch_size and embed.max_length must be positive")
+        # float32 at load: the lookup and mean then run in float32, not in float16.
+        self.model = StaticModel.from_pretrained(
+            str(path), quantize_to="float32", normalize=True, max_length=max_length
+        )
+        self.batch_size = batch_size
+        self.dim = int(self.model.dim)
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """Embed texts.
+
+        Args:
+            sentences: Texts to embed.
+
+        Returns:
+            float32 array of shape (len(sentences), dim) with L2-normalized rows; a text
+            with no known token (e.g. empty) is all zeros.
+        """
+        if len(sentences) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Ray actors are the parallelism; model2vec's own thread pool would oversubscribe.
+        vectors = self.model.encode(
+            list(sentences), batch_size=self.batch_size, use_multiprocessing=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def is_static_model(name: str) -> bool:
+    """True when ``embed.model`` names a static (model2vec) model, which needs no GPU.
+
+    Args:
+        name: An ``embed.model`` value.
+    """
+    if name == "static":
+        return True
+    config = Path(name).expanduser() / "config.json"
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == "model2vec"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 # --- resolving and loading -------------------------------------------------------------------
 
 
@@ -285,11 +353,13 @@ def load_encoder(
     """Build the encoder ``embed.model`` names.
 
     Args:
-        name: "hashing" for :class:`HashingEncoder`, otherwise anything
-            :func:`resolve_encoder_path` accepts.
-        device: Torch device for a real model.
-        batch_size: Texts per forward pass of a real model.
-        max_length: Tokens per text for a real model.
+        name: "hashing" for :class:`HashingEncoder`; "static" for :class:`StaticEncoder` over
+            all-MiniLM-L6-v2 distilled once (on first use) into ``$FINESIFT_HOME``;
+            otherwise anything :func:`resolve_encoder_path` accepts (a model2vec directory
+            loads as a :class:`StaticEncoder`).
+        device: Torch device for a sentence-transformers model (a static one runs on CPU).
+        batch_size: Texts per forward pass (per tokenizer call for a static model).
+        max_length: Tokens per text.
 
     Returns:
         An object satisfying :class:`Encoder`.
@@ -299,6 +369,15 @@ def load_encoder(
     """
     if name == "hashing":
         return HashingEncoder()
+    if name == "static":
+        # The cache lives with the other model caches (finesift_home); imported late
+        # because distilling needs torch, and loading a built model does not.
+        from infra.static_model import ensure_static_model
+
+        return StaticEncoder(ensure_static_model(), batch_size=batch_size, max_length=max_length)
+    path = resolve_encoder_path(name)
+    if is_static_model(path):
+        return StaticEncoder(path, batch_size=batch_size, max_length=max_length)
     return SentenceTransformerEncoder(
-        resolve_encoder_path(name), device=device, batch_size=batch_size, max_length=max_length
+        path, device=device, batch_size=batch_size, max_length=max_length
     )

@@ -96,15 +96,21 @@ def models_command(
     prepare: Annotated[
         bool,
         typer.Option(
-            "--prepare", help="Convert the bundled base model now instead of on first use."
+            "--prepare",
+            help="Convert the bundled base model and distil the static embedder now "
+            "instead of on first use.",
         ),
     ] = False,
 ) -> None:
-    """Print the resolved default models (base model for training, embedder for curation)."""
+    """Print the resolved default models (base model for training, embedders for curation)."""
     from infra.models import describe_models, resolve_base_model
+    from infra.static_distill import MANIFEST
+    from infra.static_model import ensure_static_model, static_model_dir
 
     if prepare:
         console.print(f"base model ready at {resolve_base_model('default')}")
+        path = ensure_static_model(progress=console.print)
+        console.print(f"static embedder ready at {path}")
 
     table = Table(title="finesift models")
     for col in ("role", "name", "resolved", "ready"):
@@ -114,6 +120,9 @@ def models_command(
             str(m["role"]),
             str(m["name"]),
             str(m["path"]),
-            "yes" if m.get("cached") else "on first use",
+            m.get("state") or ("yes" if m.get("cached") else "on first use"),
         )
     console.print(table)
+    manifest = static_model_dir() / MANIFEST
+    if manifest.is_file():  # source model, distillation settings, library versions, hashes
+        console.print(f"static embedder manifest: {manifest}")

@@ -8,6 +8,7 @@ on, the two part vectors are kept as columns until the relevance stage has used 
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -22,8 +23,18 @@ PART_COLUMNS = ("instruction_embedding", "response_embedding")
 
 
 def build(cfg: CurateConfig) -> Stage:
+    """A static model is distilled now, on the driver, if it is not cached yet: otherwise
+    the first actor would distil it (minutes) while the others wait holding their CPUs."""
+    from quality.embeddings import is_static_model
+
     e = cfg.embed
-    gpu = e.num_gpus > 0
+    static = is_static_model(e.model)
+    if static and e.model == "static":
+        prepare_static_model()
+    # A static model is a tokenizer and a table lookup: a GPU would sit idle (and on an
+    # autoscaling cluster a GPU node would start for nothing).
+    gpus = 0.0 if static else e.num_gpus
+    gpu = gpus > 0
     return Stage(
         name="embed",
         process=Embedder,
@@ -31,7 +42,7 @@ def build(cfg: CurateConfig) -> Stage:
         # An actor pool hands out whole blocks, and a groupby leaves a few big ones (one
         # per shuffle partition): cut them so that every actor gets a share.
         block_rows=4 * e.batch_size,
-        resources=Resources(cpus=e.num_cpus, gpus=e.num_gpus, actors=e.num_actors),
+        resources=Resources(cpus=e.num_cpus, gpus=gpus, actors=e.num_actors),
         adds=("embedding", *(PART_COLUMNS if cfg.relevance_runs else ())),
         kwargs=dict(
             model=e.model,
@@ -41,6 +52,22 @@ def build(cfg: CurateConfig) -> Stage:
             parts=cfg.relevance_runs,
         ),
     )
+
+
+def prepare_static_model() -> None:
+    """Distil the bundled encoder's static model once (cached under $FINESIFT_HOME)."""
+    from rich.console import Console
+
+    from infra.static_model import cache_problem, ensure_static_model, static_model_dir
+
+    problem = cache_problem(static_model_dir())
+    if problem is not None:
+        console = Console(stderr=True)
+        console.print(
+            f"[bold cyan]finesift curate[/] static embedder {problem}: distilling "
+            "all-MiniLM-L6-v2 once (a few minutes; `finesift models --prepare` does it ahead)"
+        )
+        ensure_static_model(progress=console.print)
 
 
 class Embedder:
@@ -53,19 +80,20 @@ class Embedder:
     def __init__(
         self, model: str, device: str, batch_size: int, max_length: int, parts: bool = False
     ) -> None:
-        import torch
-
         from infra.ray_env import assigned_cpus
         from quality.embeddings import load_encoder
 
         threads = assigned_cpus()
         if device == "cpu" and threads > 0:
-            # Ray sets OMP_NUM_THREADS to the actor's CPU count; torch must be told too.
-            torch.set_num_threads(threads)
             os.environ["OMP_NUM_THREADS"] = str(threads)
+            os.environ.setdefault("RAYON_NUM_THREADS", str(threads))  # tokenizers' own pool
         self.encoder = load_encoder(
             model, device=device, batch_size=batch_size, max_length=max_length
         )
+        # Only an encoder that runs torch imports it (a static or hashing one does not);
+        # Ray sets OMP_NUM_THREADS to the actor's CPU count, and torch must be told too.
+        if device == "cpu" and threads > 0 and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         self.parts = parts
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -67,3 +67,18 @@ def test_the_embedder_adds_row_vectors_with_their_parts_aligned_to_the_rows():
     without_parts = Embedder(**kwargs)(batch)
     assert "instruction_embedding" not in without_parts.column_names
     assert np.allclose(vectors_of(without_parts), vectors_of(out))
+
+
+def test_a_static_model_reserves_no_gpu_and_minilm_keeps_its_gpus(tmp_path):
+    from jobs.curation.config import CurateConfig, EmbedConfig
+    from jobs.curation.stages import embed
+
+    (tmp_path / "config.json").write_text('{"model_type": "model2vec"}')
+
+    def gpus(model: str, num_gpus: float) -> float:
+        stage = embed.build(CurateConfig(embed=EmbedConfig(model=model, num_gpus=num_gpus)))
+        return stage.resources.gpus
+
+    assert gpus(str(tmp_path), 0.5) == 0.0  # any model2vec directory
+    assert gpus("default", 1.0) == 1.0 and gpus("default", 0.0) == 0.0
+    assert pool(num_gpus=gpus(str(tmp_path), 1.0), cluster_gpus=4) == (8, 1)  # CPU pool
