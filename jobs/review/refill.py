@@ -1,16 +1,20 @@
 """The replacement for a rejected pick: the selection's own rule, extended by one row.
 
-Curation picks a cluster's rows in descending selection score (quality, plus the IFD bonus
-when ``selection.informative_weight`` is set; ties by id) and admits a row only when its
-cosine distance to every earlier pick is at least ``selection.min_distance``; when nothing
-more passes, it fills farthest-first (:func:`quality.selection.select_diverse`).
+A rejected pick leaves its cluster one row short. The replacement is the row the run's
+selection rule would take next, given the picks that remain (accepted, edited, unreviewed
+and earlier replacements; not the rejected rows), among the cluster's survivors not yet in
+the queue (rows dropped as ``not_selected``). Reviewed picks are kept as they are; only
+the empty slot is filled.
 
-A rejected pick leaves its cluster one row short. The replacement is the row that rule
-would take next, given the picks that remain (accepted, edited, unreviewed and earlier
-replacements; not the rejected rows): the best-scoring survivor of the cluster (a row
-dropped as ``not_selected``) whose distance to every remaining pick is at least
-``min_distance``, or, when none is, the survivor farthest from them. Reviewed picks are
-kept as they are; only the empty slot is filled.
+- ``selection.method=facility`` (the default): the candidate with the largest marginal
+  coverage gain, as the greedy quality-weighted facility location would take it
+  (:func:`quality.covering.facility_location`): every survivor of the cluster (rejected
+  rows included: they are still data to cover) counts, each covered by the pick that
+  covers it best, weighted by (score / best score) ** ``selection.quality_power``.
+- ``selection.method=diverse``: rows in descending selection score (quality, plus the IFD
+  bonus when ``selection.informative_weight`` is set; ties by id), the first whose cosine
+  distance to every remaining pick is at least ``selection.min_distance``, or, when none
+  is, the farthest (:func:`quality.selection.select_diverse`).
 
 The ledger holds no embeddings, so vectors are recomputed with the run's own encoder
 (summary.json's ``embed.model``), exactly as curation computes them
@@ -97,6 +101,45 @@ def choose_next(
     return Choice(index=i, distance=float(distances[i]), fallback=True)
 
 
+def choose_covering(
+    scores: np.ndarray,
+    vectors: np.ndarray,
+    picks: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    quality_power: float,
+) -> tuple[int, float] | None:
+    """The candidate the greedy facility location would add next to ``picks``.
+
+    Args:
+        scores: (n,) selection scores of every survivor of the cluster (NaN counts 0).
+        vectors: (n, d) unit vectors of the same rows: the points to cover.
+        picks: indices of the remaining picks.
+        candidates: indices of the rows that may be taken.
+        quality_power: ``selection.quality_power``.
+
+    Returns:
+        (index into the rows, its marginal gain), or None without candidates. Ties go to
+        the higher score, then the lower index, as in the selection.
+    """
+    if len(candidates) == 0:
+        return None
+    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0)
+    top = float(scores.max()) if len(scores) else 0.0
+    weight = (
+        np.ones(len(scores))
+        if quality_power == 0 or top <= 0
+        else np.clip(scores / top, 0.0, 1.0) ** quality_power
+    )
+    similarity = np.clip(vectors @ vectors.T, 0.0, None)
+    covered = similarity * weight[None, :]
+    current = covered[:, picks].max(axis=1) if len(picks) else np.zeros(len(scores))
+    gains = np.maximum(covered[:, candidates] - current[:, None], 0.0).sum(axis=0)
+    order = np.lexsort((candidates, -scores[candidates], -np.round(gains, 9)))
+    best = int(order[0])
+    return int(candidates[best]), float(gains[best])
+
+
 @dataclass(frozen=True)
 class Replacement:
     """A refill: the row, and a sentence saying how it was chosen."""
@@ -132,6 +175,8 @@ class Refiller:
         candidates = [i for i in self.run.cluster_order(cluster) if i not in taken]
         if not candidates:
             return None
+        if settings.method == "facility":
+            return self._covering(cluster, picks, set(candidates))
         with self._lock:
             pick_vectors = self._embed(picks)
             choice = choose_next(
@@ -161,6 +206,29 @@ class Refiller:
             f"{len(candidates) - 1} other candidates left"
         )
         return Replacement(row_id=row_id, note=note)
+
+    def _covering(self, cluster: int, picks: list[str], candidates: set[str]) -> Replacement:
+        """The replacement by the greedy facility location (``selection.method=facility``)."""
+        rows = self.run.cluster_order(cluster)  # every survivor: the points to cover
+        with self._lock:
+            vectors = self._embed(rows)
+        index = {row_id: i for i, row_id in enumerate(rows)}
+        scores = np.array([self.run.selection_score(i) for i in rows])
+        chosen = choose_covering(
+            scores,
+            vectors,
+            np.array([index[p] for p in picks if p in index], dtype=np.int64),
+            np.array([index[c] for c in rows if c in candidates], dtype=np.int64),
+            quality_power=self.run.settings.quality_power,
+        )
+        assert chosen is not None  # candidates is not empty
+        i, gain = chosen
+        note = (
+            f"next of cluster {cluster} by the selection's rule (quality-weighted coverage): "
+            f"score {scores[i]:.3f}, coverage gain {gain:.3f} over the {len(picks)} remaining "
+            f"pick(s); {len(candidates) - 1} other candidates left"
+        )
+        return Replacement(row_id=rows[i], note=note)
 
     def warm_up(self, groups: list[list[str]] = ()) -> None:
         """Load the encoder and embed rows ahead of need (the picks, a cluster at a time).

@@ -54,6 +54,11 @@ class Settings:
     """``selection.min_distance``: the cosine distance a pick keeps from every other pick."""
     informative_weight: float
     """``selection.informative_weight``: the IFD bonus in the selection order."""
+    method: str = "diverse"
+    """``selection.method``: facility (coverage gains) or diverse (distance threshold);
+    runs from before the facility method recorded none and used diverse."""
+    quality_power: float = 1.5
+    """``selection.quality_power``: the quality weight of a pick's coverage (facility)."""
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any], where: Path) -> Settings:
@@ -75,6 +80,8 @@ class Settings:
             embed_max_length=int(embed.get("max_length", 256)),
             min_distance=float(selection.get("min_distance", 0.1)),
             informative_weight=float(selection.get("informative_weight", 0.0)),
+            method=str(selection.get("method", "diverse")),
+            quality_power=float(selection.get("quality_power", 1.5)),
         )
 
 

@@ -273,6 +273,10 @@ class ReviewSession:
             if item.state not in ("rejected", "withdrawn"):
                 clusters.setdefault(item.cluster, []).append(item.row_id)
 
+        if self.run.settings.method == "facility":
+            # A coverage refill compares every survivor of the cluster, not just the picks.
+            clusters = {c: self.run.cluster_order(c) for c in clusters}
+
         def load() -> None:
             # A failure (a missing model) is reported by the refill, on the rejected row.
             with contextlib.suppress(Exception):

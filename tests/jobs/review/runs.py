@@ -175,7 +175,9 @@ def build_run(run_dir: Path, *, with_messages: bool = True, seed: int = 0) -> Pa
                     "cluster": r["cluster"],
                 }
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    cfg = load_config(CurateConfig, None, ["embed.model=hashing", "selection.budget=8"])
+    # The planted picks are what the DEITA-style rule takes: record that method.
+    overrides = ["embed.model=hashing", "selection.budget=8", "selection.method=diverse"]
+    cfg = load_config(CurateConfig, None, [*overrides, "selection.quota=sqrt"])
     summary = {"input_rows": len(rows), "config": to_dict(cfg)}
     (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     return run_dir

@@ -81,3 +81,22 @@ def test_nearest_distance_is_clipped_and_inf_without_picks():
     d = nearest_distance(v, unit([[1, 0]]))
     assert d[0] == pytest.approx(0.0, abs=1e-6) and d[1] == pytest.approx(1.0)
     assert d.min() >= 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_coverage_refill_is_the_row_facility_location_takes_next(seed):
+    from jobs.review.refill import choose_covering
+    from quality.covering import facility_location
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(40, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = rng.uniform(0.5, 1.0, size=40)
+    picks, _ = facility_location(vectors, scores, 6, quality_power=1.5)
+    kept = picks[:5]
+    candidates = np.array([i for i in range(40) if i not in set(picks[:5])])
+    chosen, gain = choose_covering(scores, vectors, kept, candidates, quality_power=1.5)
+    assert chosen == picks[5] and gain > 0
+    assert (
+        choose_covering(scores, vectors, kept, np.array([], dtype=int), quality_power=1.5) is None
+    )
