@@ -12,6 +12,9 @@ Two deployments (see serving/ingress.py and serving/generator.py):
 
 Ray's CLI can run it too: ``serve run serving.app:build_app base_model=default
 adapters_dir=adapters`` or ``serve deploy configs/serve_deploy.yaml``.
+
+With ``backend: vllm`` the same entry points build Ray Serve LLM's app instead
+(serving/llm_app.py; ``serve deploy configs/serve_vllm.yaml``).
 """
 
 import dataclasses
@@ -29,7 +32,8 @@ from serving.ingress import OpenAIIngress
 
 
 def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.Application:
-    """Bind both deployments with the resources, batching and limits of ``cfg``.
+    """Bind both deployments with the resources, batching and limits of ``cfg`` (or, with
+    ``backend: vllm``, build the Ray Serve LLM app of :mod:`serving.llm_app`).
 
     Args:
         cfg: the serve config; its base model is resolved here (converted once if needed).

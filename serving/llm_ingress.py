@@ -8,7 +8,10 @@ Ray Serve LLM (``build_openai_app``) takes its ingress class from
 * checks ``Authorization: Bearer <FINESIFT_API_KEY>`` on every route Ray serves (Ray's
   ingress has no key of its own), with the same hash and message as finesift's backend;
 * lets a request name an adapter ``NAME`` as well as ``base:NAME`` (Ray routes LoRA
-  requests on ``base_model_id:lora_id`` only).
+  requests on ``base_model_id:lora_id`` only);
+* holds adapter names to finesift's one name rule (:mod:`infra.adapters`): Ray joins the
+  name onto the store's URI to fetch it, so ``base:../x`` is refused with a 400 and never
+  looked up, and store folders named otherwise are not listed.
 
 Everything else (request models, streaming, LoRA-aware routing, errors) is Ray's. Ray's
 ingress module needs vLLM, so the class is built on first access
@@ -24,6 +27,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from infra.adapters import valid_name
 from serving.auth import check_bearer
 from serving.errors import ApiError
 from serving.model_names import qualified
@@ -47,13 +51,26 @@ def build_ingress_class(base: type, routes: Iterable[str]) -> type:
     def _get_response(self: Any, *, body: Any, **kwargs: Any) -> Any:
         named = getattr(body, "model", None)
         model = qualified(named, list(self._model_cards))
+        if model is not None and not _valid_model(model):
+            raise HTTPException(
+                400,
+                detail=f"model {model[:80]!r} is not a valid model name: use the base model's "
+                "name or an adapter name from GET /v1/models (letters, digits, '.', '_', '-'; "
+                "no path)",
+            )
         if model != named:
             body = body.model_copy(update={"model": model})
         return base._get_response(self, body=body, **kwargs)
 
+    async def model(self: Any, model_id: str) -> Any:
+        # Ray's card lookup, used by /v1/models and /v1/models/{model}: an adapter whose
+        # name breaks the rule is neither fetched nor listed.
+        return await base.model(self, model_id) if _valid_model(model_id) else None
+
     namespace: dict[str, Any] = {
         "__init__": __init__,
         "_get_response": _get_response,
+        "model": model,
         "__doc__": "Ray Serve LLM's OpenAI ingress with finesift's API key and adapter names.",
         "__module__": __name__,
     }
@@ -62,6 +79,11 @@ def build_ingress_class(base: type, routes: Iterable[str]) -> type:
     cls = type("FinesiftLLMIngress", (base,), namespace)
     cls.__qualname__ = "FinesiftLLMIngress"
     return cls
+
+
+def _valid_model(model: str) -> bool:
+    """A base model id, or ``BASE:ADAPTER`` whose adapter follows the adapter-name rule."""
+    return ":" not in model or valid_name(model.partition(":")[2])
 
 
 def _authorized(handler: Any) -> Any:

@@ -281,6 +281,12 @@ def test_rayservice_vllm_builds_rays_llm_config_for_its_gpus():
     # group can hold every replica's GPUs.
     product = group["template"]["spec"]["nodeSelector"]["nvidia.com/gpu.product"]
     assert product == f"NVIDIA-{cfg.vllm.accelerator_type}"
+    # ...and the autoscaler knows the group has it (read as KubeRay's autoscaler reads it),
+    # or it never starts a pod for a replica that asks for that accelerator type.
+    from ray.autoscaler._private.kuberay.autoscaling_config import _get_custom_resources
+
+    custom = _get_custom_resources({}, group["rayStartParams"], group["groupName"])
+    assert custom == {f"accelerator_type:{cfg.vllm.accelerator_type}": 1}
     replica_gpus = cfg.scaling.max_replicas * cfg.vllm.tensor_parallel_size
     assert group["maxReplicas"] * gpus(group) >= replica_gpus
     images = [

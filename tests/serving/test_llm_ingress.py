@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
@@ -39,11 +40,17 @@ class RaysIngress:
     async def _get_response(self, *, body: Any, call_method: str, raw_request: Any = None):
         yield {"routed_to": body.model, "call": call_method}
 
-    async def models(self) -> dict:
-        return {"data": [{"id": m} for m in self._model_cards]}
+    async def model(self, model_id: str) -> dict | None:
+        return {"id": model_id}  # Ray's: the base's card, or the adapter's from the store
 
-    async def model_data(self, model: str) -> dict:
-        return {"id": model}
+    async def models(self) -> dict:
+        listed = [*self._model_cards, "base:good", "base:.hidden"]  # folders in the store
+        cards = [await self.model(m) for m in listed]
+        return {"data": [c for c in cards if c is not None]}
+
+    async def model_data(self, model: str) -> Any:
+        card = await self.model(model)
+        return card if card is not None else JSONResponse({"error": "not found"}, 404)
 
     async def chat(self, body: ChatBody, request: Request) -> dict:
         responses = self._get_response(body=body, call_method="chat", raw_request=request)
@@ -95,7 +102,8 @@ def test_every_route_needs_the_key(serve_app):
         assert response.status_code == 401, response.text
         assert response.headers["www-authenticate"] == "Bearer"
         assert "FINESIFT_API_KEY" in response.text
-    assert client.get("/v1/models", headers=auth).json() == {"data": [{"id": "base"}]}
+    listed = client.get("/v1/models", headers=auth).json()
+    assert listed == {"data": [{"id": "base"}, {"id": "base:good"}]}
     assert client.get("/v1/models/base:x", headers=auth).json() == {"id": "base:x"}
     assert chat(client, "base", auth).json() == {"routed_to": "base", "call": "chat"}
 
@@ -110,6 +118,14 @@ def test_bare_adapter_names_are_routed_as_base_colon_name(serve_app):
     assert chat(client, "smol-demo").json()["routed_to"] == "base:smol-demo"
     assert chat(client, "base:smol-demo").json()["routed_to"] == "base:smol-demo"
     assert chat(client, "base").json()["routed_to"] == "base"
+
+
+@pytest.mark.parametrize("model", ["../x", "base:../x", "base:", "base:a/b", "base:.x"])
+def test_adapter_names_follow_finesifts_rule(serve_app, model):
+    client = serve_app(None)
+    response = chat(client, model)
+    assert response.status_code == 400 and "not a valid model name" in response.text
+    assert client.get(f"/v1/models/{model}").status_code == 404
 
 
 def test_the_handlers_keep_the_names_serve_binds_routes_by():
