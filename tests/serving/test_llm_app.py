@@ -276,3 +276,12 @@ def test_build_resolves_the_model_reads_ranks_and_calls_build_openai_app(
     assert config["engine_kwargs"]["max_lora_rank"] == 64
     extra = seen["args"]["ingress_cls_config"]["ingress_extra_kwargs"]
     assert extra == {"key_hash": hash_key("secret")}  # only the hash leaves this process
+
+
+def test_serve_help_names_the_backend_and_its_extra():
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    shown = CliRunner().invoke(app, ["serve", "--help"]).output
+    assert "--backend" in shown and "finesift[vllm]" in shown  # not eaten as rich markup
