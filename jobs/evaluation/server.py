@@ -14,8 +14,9 @@ or the vLLM one (or any OpenAI-compatible server) and compared with a local run.
   finesift's backend refuses them, and NLL is then reported as not available, with why.
 
 A request that fails for one row (a prompt over the server's limits, say) leaves that row
-out of that model's figures, and the model's ``note`` says how many; a model the server
-does not know stops the evaluation with the server's message.
+out of that model's figures, and the model's ``note`` says how many; a server that cannot
+be reached, refuses the key or does not know the model (401, 403, 404) stops the
+evaluation with the server's message.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def _answers(
         return greedy_answer(client, model, prompt, cfg.generation.max_new_tokens)
 
     first = flagged[0]
-    found: dict[int, str | Exception] = {first: _or_raise(model, lambda: answer(first))}
+    found: dict[int, str | Exception] = {first: _unless_fatal(model, lambda: answer(first))}
     found.update(_each(answer, flagged[1:], cfg.server.concurrency))
     return found
 
@@ -187,12 +188,13 @@ def _reference_nlls(
         prompt = json.loads(rows[i]["prompt"])
         return reference_nll(client, model, tokenizer(), prompt, rows[i]["reference"])
 
-    try:
-        first = score(0)
-    except openai.APIStatusError as exc:  # the server refuses echo / logprobs
-        return none, f"the server does not return prompt logprobs ({_said(exc)})"
-    except ValueError as exc:  # the answer is not a suffix of the rendered conversation
-        return none, str(exc)
+    first = _unless_fatal(model, lambda: score(0))
+    if isinstance(first, openai.APIStatusError):  # the server refuses echo / logprobs
+        return none, f"the server does not return prompt logprobs ({_said(first)})"
+    if isinstance(first, ValueError):  # the answer is not a suffix of the conversation
+        return none, str(first)
+    if isinstance(first, Exception):
+        raise first
     rest = _each(score, range(1, len(rows)), cfg.server.concurrency)
     failed = [i for i, v in rest.items() if isinstance(v, Exception)]
     if failed:
@@ -249,8 +251,13 @@ def _each(
         return dict(zip(indexes, pool.map(attempt, indexes), strict=True))
 
 
-def _or_raise(model: str, work: Callable[[], str]) -> str:
-    """The first answer of a model; its failure is the whole evaluation's, in one line."""
+def _unless_fatal(model: str, work: Callable[[], Any]) -> Any:
+    """``work()``, or its exception when it concerns one row only. No server, no access
+    or no such model (401, 403, 404) is the whole evaluation's failure, in one line.
+
+    Raises:
+        FinesiftError: the server is unreachable, refuses the key or lacks the model.
+    """
     import openai
 
     try:
@@ -260,9 +267,13 @@ def _or_raise(model: str, work: Callable[[], str]) -> str:
             "no server answers at the --url given; start one with `finesift serve`"
         ) from exc
     except openai.APIStatusError as exc:
-        raise FinesiftError(
-            f"model {model!r}: server said {exc.status_code}: {_said(exc)}"
-        ) from exc
+        if exc.status_code in (401, 403, 404):
+            raise FinesiftError(
+                f"model {model!r}: server said {exc.status_code}: {_said(exc)}"
+            ) from exc
+        return exc
+    except ValueError as exc:
+        return exc
 
 
 def _said(exc: Any) -> str:

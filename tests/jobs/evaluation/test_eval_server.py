@@ -215,3 +215,20 @@ def test_url_option_and_its_checks(monkeypatch):
     assert cfg.server.url == "http://h:8000" and cfg.models == ("base", "base:x")
     with pytest.raises(ConfigError, match="--url 'h:8000' must be an http"):
         load_config(EvalConfig, None, ["server.url=h:8000"])
+
+
+def test_a_first_row_over_the_servers_limits_fails_alone(
+    tmp_path, tiny, tiny_model_dir, monkeypatch
+):
+    import dataclasses
+
+    import serving.client
+    from jobs.evaluation.evaluate import run
+
+    client = openai_client(fake_server(*tiny, echo=True))
+    monkeypatch.setattr(serving.client, "make_client", lambda url, timeout: client)
+    cat_first = write_rows(tmp_path / "cat-first.jsonl", [ROWS[3], *ROWS[:3]])
+    cfg = dataclasses.replace(eval_cfg(tmp_path, tiny_model_dir, "tuned"), eval_data=str(cat_first))
+    (tuned,) = run(cfg).models
+    assert tuned.generated == len(ROWS) - 1 and "1 of 4 answers failed" in tuned.note
+    assert tuned.rouge_l == 1.0 and tuned.nll is not None
