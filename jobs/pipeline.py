@@ -87,6 +87,11 @@ class PipelineConfig:
             self.proxy_location in ("HeadOnly", "EveryNode"),
             "proxy_location must be HeadOnly or EveryNode",
         )
+        check(
+            self.serve.backend != "vllm" or self.train.push in (None, self.serve.adapters_dir),
+            "serve.backend=vllm serves adapters from serve.adapters_dir: leave train.push "
+            "unset (the pipeline pushes there) or set it to the same URI",
+        )
 
     def require_inputs(self) -> None:
         """Check the fields a run needs but a config file may leave unset."""
@@ -136,6 +141,7 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
             "eval_data": eval_data,
             "adapters_dir": adapters_dir,
             "scaling.storage_path": cfg.storage_path or str(out / "checkpoints"),
+            **pushed_for_serving(cfg),
         },
     )
     result = train.train(train_cfg)
@@ -161,9 +167,10 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     evaluate.print_table(evaluation, Console(stderr=True))
     report["steps"]["eval"] = {"models": [asdict(m) for m in evaluation.models]}
 
-    serve_cfg = with_values(
-        cfg.serve, {"base_model": cfg.train.base_model, "adapters_dir": adapters_dir}
-    )
+    serve_values = {"base_model": cfg.train.base_model}
+    if cfg.serve.backend != "vllm":  # vLLM serves the bucket the adapter was pushed to
+        serve_values["adapters_dir"] = adapters_dir
+    serve_cfg = with_values(cfg.serve, serve_values)
     if cfg.deploy:
         step("deploy")
         report["steps"]["deploy"] = deploy(serve_cfg, cfg.name, cfg.proxy_location)
@@ -171,6 +178,14 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     report["config"] = to_dict(cfg)
     (out / "pipeline.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
+
+
+def pushed_for_serving(cfg: PipelineConfig) -> dict[str, Any]:
+    """The train settings the deploy step needs: with ``serve.backend=vllm`` the adapter is
+    pushed to ``serve.adapters_dir`` (the bucket Ray Serve LLM loads adapters from)."""
+    if cfg.serve.backend == "vllm":
+        return {"push": cfg.serve.adapters_dir}
+    return {}
 
 
 def step(name: str) -> None:

@@ -11,17 +11,25 @@ machine is refused). An adapter is listed as servable only once its weights file
 opened as safetensors (header, offsets and LoRA tensor names checked, no tensor read), so
 ``GET /v1/models`` never offers an adapter that cannot load. That check is cached by the
 file's identity (inode, size, mtime), so listing stays cheap.
+
+``adapters_dir`` may also be a store URI (``s3://bucket/adapters``): the adapters are then
+mirrored into a local cache (:mod:`serving.adapter_mirror`, safetensors only) and every
+check above runs on the local copy.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.adapters import CONFIG_FILE, PICKLE_FILES, WEIGHTS_FILE, valid_name
+from infra.storage import is_uri
 from serving.errors import ApiError
+
+log = logging.getLogger("ray.serve")
 
 
 @dataclass(frozen=True)
@@ -47,12 +55,15 @@ def scan_adapters(adapters_dir: str | Path) -> dict[str, AdapterEntry]:
     are skipped.
 
     Args:
-        adapters_dir: the configured adapters directory.
+        adapters_dir: the configured adapters directory, or a store URI (mirrored first).
 
     Returns:
         Entries by name, servable or not (``problem`` says why not).
+
+    Raises:
+        ApiError: 503 when a store cannot be read and was never read before.
     """
-    root = Path(adapters_dir).expanduser()
+    root = _local_dir(adapters_dir)
     if not root.is_dir():
         return {}
     entries = (_entry(root, child.name) for child in sorted(root.iterdir()))
@@ -161,10 +172,11 @@ def resolve_adapter(name: str, adapters_dir: str | Path) -> AdapterEntry:
 
     Raises:
         ApiError: 400 for an invalid name or an adapter that cannot be served (pickle
-            weights, bad config), 404 when no adapter has that name.
+            weights, bad config), 404 when no adapter has that name, 503 when the adapter
+            store of a URI ``adapters_dir`` cannot be read.
     """
     check_model_name(name)
-    root = Path(adapters_dir).expanduser()
+    root = _local_dir(adapters_dir, name)
     listed = root.is_dir() and name in {child.name for child in root.iterdir()}
     entry = _entry(root, name) if listed else None
     if entry is None:
@@ -184,3 +196,32 @@ def resolve_adapter(name: str, adapters_dir: str | Path) -> AdapterEntry:
             code="unsafe_adapter" if "pickle" in entry.problem else "invalid_adapter",
         )
     return entry
+
+
+def _local_dir(adapters_dir: str | Path, name: str | None = None) -> Path:
+    """The local directory to list: ``adapters_dir`` itself, or for a store URI its
+    mirror, brought up to date (every adapter, or only ``name``).
+
+    Raises:
+        ApiError: 503 when the store cannot be read (the cause is logged, not shown).
+    """
+    if not is_uri(str(adapters_dir)):
+        return Path(adapters_dir).expanduser()
+    from serving.adapter_mirror import mirror_for
+
+    try:
+        mirror = mirror_for(str(adapters_dir))
+        if name is None:
+            mirror.sync_all()
+        else:
+            mirror.sync(name)
+    except Exception as exc:
+        log.exception("the adapter store cannot be read")
+        raise ApiError(
+            503,
+            "the adapter store cannot be read right now; try again shortly (the server's "
+            "log has the cause)",
+            type="server_error",
+            code="adapters_unavailable",
+        ) from exc
+    return mirror.cache_dir

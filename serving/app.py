@@ -12,23 +12,28 @@ Two deployments (see serving/ingress.py and serving/generator.py):
 
 Ray's CLI can run it too: ``serve run serving.app:build_app base_model=default
 adapters_dir=adapters`` or ``serve deploy configs/serve_deploy.yaml``.
+
+With ``backend: vllm`` the same entry points build Ray Serve LLM's app instead
+(serving/llm_app.py; ``serve deploy configs/serve_vllm.yaml``).
 """
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
+from infra.storage import is_uri
+from serving.auth import key_hash_from
 from serving.config import ServeConfig
 from serving.generator import Generator
-from serving.ingress import API_KEY_ENV, OpenAIIngress, hash_key
+from serving.ingress import OpenAIIngress
 
 
 def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.Application:
-    """Bind both deployments with the resources, batching and limits of ``cfg``.
+    """Bind both deployments with the resources, batching and limits of ``cfg`` (or, with
+    ``backend: vllm``, build the Ray Serve LLM app of :mod:`serving.llm_app`).
 
     Args:
         cfg: the serve config; its base model is resolved here (converted once if needed).
@@ -38,12 +43,16 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
     Returns:
         The Serve application, ready for ``serve.run``.
     """
+    if cfg.backend == "vllm":
+        from serving.llm_app import build_llm_application
+
+        return build_llm_application(cfg, api_key=api_key)
     from infra.models import resolve_base_model
 
     model_dir = resolve_base_model(cfg.base_model)
-    adapters_dir = str(Path(cfg.adapters_dir).expanduser().resolve())
-    cfg = dataclasses.replace(cfg, adapters_dir=adapters_dir)
-    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+    if not is_uri(cfg.adapters_dir):
+        adapters_dir = str(Path(cfg.adapters_dir).expanduser().resolve())
+        cfg = dataclasses.replace(cfg, adapters_dir=adapters_dir)
     s, b = cfg.scaling, cfg.batching
     generator = Generator.options(
         autoscaling_config={
@@ -61,7 +70,7 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
         },
     ).bind(
         model_dir,
-        adapters_dir,
+        cfg.adapters_dir,
         cfg.dtype,
         s.num_cpus,
         s.num_gpus,
@@ -74,7 +83,7 @@ def build_application(cfg: ServeConfig, api_key: str | None = None) -> serve.App
         num_replicas=s.ingress_replicas,
         max_ongoing_requests=s.ingress_max_ongoing_requests,
         ray_actor_options={"num_cpus": 0},
-    ).bind(generator, cfg, model_dir, hash_key(key) if key else None)
+    ).bind(generator, cfg, model_dir, key_hash_from(api_key))
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import FinesiftError
+from serving.model_names import served_name
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 """Where ``finesift serve`` listens by default."""
@@ -41,6 +42,23 @@ def make_client(url: str = DEFAULT_URL, api_key: str | None = None, timeout: flo
 
     key = api_key or os.environ.get("FINESIFT_API_KEY") or "no-key"
     return OpenAI(base_url=openai_url(url), api_key=key, timeout=timeout, max_retries=0)
+
+
+def served_models(client: Any) -> list[str] | None:
+    """The model ids the server lists (``GET /v1/models``), or None when it does not say."""
+    import openai
+
+    try:
+        return [m.id for m in client.models.list().data]
+    except openai.OpenAIError:  # unreachable, no key, no listing: the request will tell
+        return None
+
+
+def served_names(client: Any, names: Sequence[str]) -> dict[str, str]:
+    """Each model a user named, as the server lists it: ``smol-demo`` and
+    ``base:smol-demo`` both fit either backend (see :mod:`serving.model_names`)."""
+    served = served_models(client)
+    return {n: n if served is None else served_name(n, served) for n in names}
 
 
 def ask(client: Any, prompt: str, model: str, max_tokens: int, temperature: float) -> dict:
@@ -96,8 +114,21 @@ def spot_check(
     max_tokens: int = 128,
     temperature: float = 0.0,
 ) -> list[dict]:
-    """Ask every model every prompt (prompt-major order), one row per answer."""
-    return [ask(client, p, m, max_tokens, temperature) for p in prompts for m in models]
+    """Ask every model every prompt (prompt-major order), one row per answer.
+
+    Models may be named ``NAME`` or ``BASE:NAME`` whichever form the server lists; rows
+    keep the name as given (and ``served_as``, the id sent, when that differs).
+    """
+    served = served_names(client, models)
+    rows = []
+    for prompt in prompts:
+        for model in models:
+            row = ask(client, prompt, served[model], max_tokens, temperature)
+            row["model"] = model
+            if served[model] != model:
+                row["served_as"] = served[model]
+            rows.append(row)
+    return rows
 
 
 def read_prompts(path: str | Path) -> list[str]:

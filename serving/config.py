@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from infra.adapters import NAME_RULE, valid_name
 from infra.config import check
+
+BACKENDS = ("finesift", "vllm")
+"""finesift: this package's engine (CPU or GPU, offline). vllm: Ray Serve LLM with vLLM."""
+LORA_STORE_SCHEMES = ("s3://", "gs://", "abfss://", "azure://")
+"""Where Ray Serve LLM loads adapters from (its dynamic_lora_loading_path)."""
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The max_lora_rank values vLLM accepts."""
 
 
 @dataclass(frozen=True)
@@ -109,13 +117,57 @@ class ScalingConfig:
 
 
 @dataclass(frozen=True)
+class VllmConfig:
+    """The vLLM backend (``backend: vllm``): Ray Serve LLM's LLMConfig, one base model with
+    LoRA adapters loaded from a store. ``scaling`` gives its replicas (min, max, target and
+    max ongoing requests); limits, batching and the CPU/GPU reservations apply to finesift's
+    backend only (vLLM batches and schedules by itself)."""
+
+    accelerator_type: str | None = None
+    """GPU each replica needs, as Ray names it (A10G, L4, A100, H100...); null takes any GPU."""
+    tensor_parallel_size: int = 1
+    """GPUs per replica; the model is split across them (1 for models that fit one GPU)."""
+    max_lora_rank: int = 0
+    """Largest LoRA rank a replica can load (GPU memory is reserved for it); 0 = the largest
+    rank of the adapters in adapters_dir when the app starts (16 if there are none), rounded
+    up to a rank vLLM supports. Set it when larger adapters may be pushed later."""
+    max_model_len: int = 0
+    """Longest prompt + answer in tokens (KV cache per sequence); 0 = the model's context."""
+    gpu_memory_utilization: float = 0.9
+    """Share of each GPU vLLM takes for weights and KV cache."""
+    engine_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Further vLLM engine arguments, passed as they are (e.g. {enable_prefix_caching: true})."""
+
+    def __post_init__(self) -> None:
+        check(
+            self.accelerator_type is None or bool(self.accelerator_type),
+            "vllm.accelerator_type must be a GPU type such as A10G, or null for any GPU",
+        )
+        check(self.tensor_parallel_size >= 1, "vllm.tensor_parallel_size must be >= 1")
+        check(
+            self.max_lora_rank == 0 or self.max_lora_rank in VLLM_LORA_RANKS,
+            f"vllm.max_lora_rank must be 0 (from the adapters) or one of {VLLM_LORA_RANKS}",
+        )
+        check(self.max_model_len >= 0, "vllm.max_model_len must be >= 0 (0 = the model's)")
+        check(
+            0.0 < self.gpu_memory_utilization <= 1.0,
+            "vllm.gpu_memory_utilization must be in (0, 1]",
+        )
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     """``finesift serve``: an OpenAI-compatible API for a base model and its LoRA adapters."""
 
+    backend: str = "finesift"
+    """finesift (this package's batching engine; CPU or GPU, offline) or vllm (Ray Serve LLM
+    with vLLM on GPUs: pip install 'finesift[vllm]'; see the vllm section)."""
     base_model: str = "default"
     """'default' (bundled SmolLM2-135M-Instruct), a local model directory or a Hub id."""
     adapters_dir: str = "adapters"
-    """Directory of adapters, one subdirectory each (``finesift train`` writes adapters/NAME)."""
+    """Directory of adapters, one subdirectory each (``finesift train`` writes adapters/NAME),
+    or the s3:// / gs:// URI they were pushed to (mirrored into $FINESIFT_HOME on each node;
+    the vllm backend reads adapters from such a URI only)."""
     base_name: str = "base"
     """The ``model`` name that selects the base model without an adapter."""
     host: str = "127.0.0.1"
@@ -142,8 +194,17 @@ class ServeConfig:
     """Dynamic batching."""
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
     """Replicas and resources."""
+    vllm: VllmConfig = field(default_factory=VllmConfig)
+    """The vLLM backend's engine settings."""
 
     def __post_init__(self) -> None:
+        check(self.backend in BACKENDS, f"backend must be one of {BACKENDS}")
+        check(
+            self.backend != "vllm" or self.adapters_dir.startswith(LORA_STORE_SCHEMES),
+            f"backend vllm loads adapters through Ray Serve LLM, which reads them from "
+            f"{', '.join(LORA_STORE_SCHEMES)} only: set adapters_dir to such a URI and push "
+            "the adapters there (finesift train --push URI)",
+        )
         check(bool(self.base_model), "base_model must not be empty; 'default' is the bundled one")
         check(bool(self.adapters_dir), "adapters_dir must not be empty")
         check(

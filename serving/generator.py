@@ -113,9 +113,10 @@ class Generator:
         self._load = serve.multiplexed(max_num_models_per_replica=max_adapters)(load_adapter)
 
     async def _load_adapter(self, name: str) -> AdapterSlot:
-        """Attach adapter ``name`` from the adapters directory (validated by listing it)."""
-        entry = resolve_adapter(name, self.adapters_dir)
+        """Attach adapter ``name`` from the adapters directory (validated by listing it;
+        fetched first, off the event loop, when the directory is a store URI)."""
         loop = asyncio.get_running_loop()
+        entry = await loop.run_in_executor(None, resolve_adapter, name, self.adapters_dir)
         await loop.run_in_executor(None, self.engine.attach, name, entry.path)
         return AdapterSlot(self.engine, name, entry.path)
 

@@ -8,8 +8,6 @@ multiplexed model id. Every error is answered in OpenAI's JSON error shape.
 # No `from __future__ import annotations`: FastAPI must see real types (Request) at runtime.
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,10 +19,13 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.adapters import resolve_adapter, scan_adapters
+from infra.storage import is_uri
+from serving.adapters import AdapterEntry, resolve_adapter, scan_adapters
+from serving.auth import API_KEY_ENV, check_bearer, hash_key
 from serving.body import read_limited
 from serving.config import ServeConfig
 from serving.errors import redact_paths
+from serving.model_names import adapter_of
 from serving.protocol import (
     ApiError,
     AssistantMessage,
@@ -53,8 +54,9 @@ from serving.sampling import GenParams, RowResult, StreamDelta
 
 log = logging.getLogger("ray.serve")
 
-API_KEY_ENV = "FINESIFT_API_KEY"
-"""When set (in the process that builds the app), /v1 requests need this bearer token."""
+# The key's name and hash live in serving/auth.py (both backends check it); importing
+# them from here keeps working.
+__all__ = ["API_KEY_ENV", "OpenAIIngress", "hash_key"]
 
 api = FastAPI(title="finesift", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -77,11 +79,6 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(
         error_body(f"invalid request: {exc.errors()[:1]}", "invalid_request_error"), status_code=400
     )
-
-
-def hash_key(key: str) -> str:
-    """SHA-256 of an API key; only the hash travels to the replicas and Serve's config."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 async def sse_events(
@@ -169,19 +166,7 @@ class OpenAIIngress:
         self.created = now()
 
     def _authorize(self, request: Request) -> None:
-        if self.key_hash is None:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            hash_key(token.strip()), self.key_hash
-        ):
-            raise ApiError(
-                401,
-                f"missing or wrong API key; send Authorization: Bearer <key> (the value of "
-                f"{API_KEY_ENV} on the server)",
-                type="authentication_error",
-                code="invalid_api_key",
-            )
+        check_bearer(request.headers.get("authorization"), self.key_hash)
 
     @api.get("/healthz")
     async def healthz(self) -> JSONResponse:
@@ -198,7 +183,7 @@ class OpenAIIngress:
         """The base model and every servable adapter, listed from the directory now."""
         self._authorize(request)
         cards = [ModelCard(id=self.cfg.base_name, created=self.created, owned_by="finesift")]
-        for name, entry in scan_adapters(self.cfg.adapters_dir).items():
+        for name, entry in (await self._adapters()).items():
             if entry.problem is None and name != self.cfg.base_name:
                 created = int(entry.path.stat().st_mtime)
                 cards.append(ModelCard(id=name, created=created, owned_by="finesift"))
@@ -287,15 +272,27 @@ class OpenAIIngress:
             request.stream(), limits.max_request_bytes, request.headers.get("content-length")
         )
         req = parse_request(body, cls, limits.max_request_bytes)
-        model_id = self._model_id(req.model)
+        model_id = await self._model_id(req.model)
         params = generation_params(self.tokenizer, req, limits, self.context_length)
         return req, params, model_id
 
-    def _model_id(self, model: str) -> str:
-        """The multiplexed model id for ``model``: "" for the base model, else the adapter."""
-        if model == self.cfg.base_name:
+    async def _model_id(self, model: str) -> str:
+        """The multiplexed model id for ``model``: "" for the base model, else the adapter
+        (named ``NAME`` or ``BASE:NAME``)."""
+        adapter = adapter_of(model, self.cfg.base_name)
+        if not adapter:
             return ""
-        return resolve_adapter(model, self.cfg.adapters_dir).name
+        if is_uri(self.cfg.adapters_dir):  # may download it: off the event loop
+            entry = await asyncio.to_thread(resolve_adapter, adapter, self.cfg.adapters_dir)
+        else:
+            entry = resolve_adapter(adapter, self.cfg.adapters_dir)
+        return entry.name
+
+    async def _adapters(self) -> dict[str, AdapterEntry]:
+        """Every adapter of the adapters directory (or store, mirrored off the event loop)."""
+        if is_uri(self.cfg.adapters_dir):
+            return await asyncio.to_thread(scan_adapters, self.cfg.adapters_dir)
+        return scan_adapters(self.cfg.adapters_dir)
 
     async def _stream(
         self, handle: DeploymentHandle, req: Any, params: GenParams, chat: bool

@@ -44,6 +44,10 @@ def start_server(cfg: ServeConfig, api_key: str | None = None) -> str:
     from infra.ray_env import init_ray
     from serving.app import build_application
 
+    if cfg.backend == "vllm":  # before Ray starts: a missing extra is a one-line error
+        from serving.llm_app import require_vllm
+
+        require_vllm()
     init_ray()
     app = build_application(cfg, api_key=api_key)
     # App level, not on the deployments, so a deploy YAML's own logging_config still wins.

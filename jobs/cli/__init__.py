@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from infra.errors import FinesiftError
 from jobs.cli import cluster, curation, evaluation, serving, training
@@ -60,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         app(args=list(argv) if argv is not None else None, standalone_mode=True)
     except FinesiftError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        # Escaped: a message may hold brackets (pip install 'finesift[vllm]') that rich
+        # would otherwise take for markup and drop.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -28,6 +28,7 @@ EVAL = JobSpec(
         Opt("adapters_dir"),
         Opt("base_model"),
         Opt("max_rows"),
+        Opt("server.url", ("--url",)),
     ),
 )
 
@@ -65,6 +66,7 @@ eval_command = config_command(
 
     NLL and perplexity are of the reference answers (answer tokens only); ROUGE-L and chrF
     compare greedy answers with them. Runs as Ray Data batch inference; writes eval.json.
+    With --url the same evaluation asks a running server (either backend) instead.
     """,
 )
 

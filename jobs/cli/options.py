@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from infra.config import ConfigError, describe_field, load_config
 
@@ -66,9 +67,11 @@ def _parameter(cls: type, opt: Opt) -> inspect.Parameter:
     kind, many = _option_type(hint)
     flag = "--" + opt.name.replace("_", "-")
     flags = opt.flags or ((f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,))
+    # Escaped: typer renders help as rich markup, which would drop a docstring's brackets
+    # ('finesift[vllm]', '[q_proj, v_proj]') as if they were style tags.
     annotation = Annotated[
         (list[str] if many and not opt.comma else kind) | None,
-        typer.Option(*flags, help=opt.help or doc, show_default=False),
+        typer.Option(*flags, help=escape(opt.help or doc), show_default=False),
     ]
     return inspect.Parameter(
         opt.key.replace(".", "__"),

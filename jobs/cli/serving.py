@@ -24,7 +24,7 @@ ConfigOption = Annotated[
 
 SERVE = JobSpec(
     ServeConfig,
-    options=(Opt("adapters_dir"), Opt("base_model"), Opt("host"), Opt("port")),
+    options=(Opt("backend"), Opt("adapters_dir"), Opt("base_model"), Opt("host"), Opt("port")),
 )
 
 
@@ -51,20 +51,26 @@ serve_command = config_command(
 
 def query_command(
     prompt: Annotated[str, typer.Argument(help="The user message to send.")],
-    model: Annotated[str, typer.Option(help="'base' or an adapter name.")] = "base",
+    model: Annotated[
+        str, typer.Option(help="'base' or an adapter: NAME or base:NAME, on either backend.")
+    ] = "base",
     url: Annotated[str, typer.Option(help="Server URL.")] = DEFAULT_URL,
     max_tokens: Annotated[int, typer.Option(help="Most tokens to generate.")] = 128,
     temperature: Annotated[float, typer.Option(help="0 is greedy.")] = 0.0,
 ) -> None:
     """Ask a running server one question and print the answer."""
-    from serving.client import ask, make_client
+    from serving.client import ask, make_client, served_names
 
-    row = ask(make_client(url), prompt, model, max_tokens, temperature)
+    client = make_client(url)
+    row = ask(client, prompt, served_names(client, [model])[model], max_tokens, temperature)
     typer.echo(row["answer"])
 
 
 def spot_check_command(
-    models: Annotated[str, typer.Option(help="Comma-separated: base,ADAPTER,...")] = "base",
+    models: Annotated[
+        str,
+        typer.Option(help="Comma-separated: base,ADAPTER,... (NAME or base:NAME, either backend)"),
+    ] = "base",
     prompts: Annotated[
         Path | None,
         typer.Option(

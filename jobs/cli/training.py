@@ -21,6 +21,7 @@ TRAIN = JobSpec(
         Opt("eval_data"),
         Opt("base_model"),
         Opt("adapters_dir"),
+        Opt("push"),
         Opt("scaling.num_workers"),
         Opt("scaling.use_gpu", ("--use-gpu/--cpu",)),
         Opt("scaling.storage_path"),
@@ -44,13 +45,24 @@ train_command = config_command(
 
 def adapters_command(
     adapters_dir: Annotated[
-        str, typer.Option("--adapters-dir", help="Directory holding the adapters.")
+        str,
+        typer.Option(
+            "--adapters-dir",
+            help="Directory holding the adapters, or the s3:// / gs:// URI they were pushed to.",
+        ),
     ] = "adapters",
 ) -> None:
     """List trained adapters: base model, data and eval losses."""
-    from jobs.training.adapters import list_adapters
+    from infra.storage import is_uri
 
-    found = list_adapters(adapters_dir)
+    if is_uri(adapters_dir):
+        from jobs.training.push import list_stored
+
+        found = list_stored(adapters_dir)
+    else:
+        from jobs.training.adapters import list_adapters
+
+        found = list_adapters(adapters_dir)
     if not found:
         console.print(
             f"no adapters in {adapters_dir}; train one with "

@@ -58,12 +58,36 @@ class InferenceSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """Evaluating a running server (``--url``) instead of loading the models here."""
+
+    url: str | None = None
+    """A running OpenAI-compatible server (finesift serve, either backend): the answers
+    scored by ROUGE-L and chrF come from it, and NLL too when it returns the prompt's
+    logprobs (echo; vLLM does, finesift's backend does not: NLL is then reported as not
+    available). models are names it serves (base, NAME or base:NAME); FINESIFT_API_KEY is
+    sent when set."""
+    concurrency: int = 8
+    """Requests in flight at once."""
+    timeout_s: float = 300.0
+    """Seconds one request may take."""
+
+    def __post_init__(self) -> None:
+        check(
+            self.url is None or self.url.startswith(("http://", "https://")),
+            f"--url {self.url!r} must be an http:// or https:// URL, e.g. http://127.0.0.1:8000",
+        )
+        check(self.concurrency >= 1, "server.concurrency must be at least 1")
+        check(self.timeout_s > 0, "server.timeout_s must be positive")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Everything ``finesift eval`` does; see configs/eval.yaml for a commented copy."""
 
     models: tuple[str, ...] = ("base",)
     """Models to compare: 'base' (the base model alone), adapter names under adapters_dir,
-    or adapter directories."""
+    or adapter directories; with --url, names the server serves (base, NAME, base:NAME)."""
     eval_data: str | None = None
     """Held-out rows (JSONL: messages, alpaca or prompt/response; a local path or an
     s3:// / gs:// URI); the last assistant turn of each row is the reference answer."""
@@ -79,6 +103,7 @@ class EvalConfig:
     per row."""
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def __post_init__(self) -> None:
         check(bool(self.models), "no models to evaluate: pass --models base,NAME")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infra.config import to_dict
@@ -149,6 +150,10 @@ def run(cfg: EvalConfig) -> EvalResult:
 
     cfg.require_inputs()
     assert cfg.eval_data is not None
+    if cfg.server.url:
+        from jobs.evaluation.server import run_against_server
+
+        return run_against_server(cfg)
     specs = resolve_models(cfg.models, base_model=cfg.base_model, adapters_dir=cfg.adapters_dir)
     for base in sorted({s.base_model for s in specs}):
         resolve_base_model(base)  # fail before Ray starts; converts the bundled model once
@@ -299,10 +304,12 @@ def write_results(
 
 
 def print_table(result: EvalResult, out: Console | None = None) -> None:
-    """The comparison table: one row per model."""
+    """The comparison table: one row per model, then each model's note (what could not
+    be measured)."""
     table = Table(
         title=f"eval on {result.rows} rows of {result.eval_data} "
         f"(answers generated for {result.generated_rows})"
+        + (f" by the server at {result.url}" if result.url else "")
     )
     for column in ("model", "NLL", "perplexity", "ROUGE-L", "chrF", "tokens", "seconds"):
         table.add_column(column, justify="left" if column == "model" else "right")
@@ -316,7 +323,11 @@ def print_table(result: EvalResult, out: Console | None = None) -> None:
             f"{m.tokens:,}",
             f"{m.seconds:.0f}",
         )
-    (out or Console()).print(table)
+    console_out = out or Console()
+    console_out.print(table)
+    for m in result.models:
+        if m.note:
+            console_out.print(f"[yellow]{m.name}:[/] {escape(m.note)}")
 
 
 def _fmt(value: float | None, pattern: str) -> str:

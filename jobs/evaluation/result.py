@@ -31,6 +31,10 @@ class ModelScore:
     rows: int
     generated: int
     seconds: float
+    served_as: str | None = None
+    """With --url: the id the server lists for this model, when it differs from ``name``."""
+    note: str | None = None
+    """What could not be measured and why (NLL without prompt logprobs, failed answers)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class EvalResult:
     generated_rows: int
     models: list[ModelScore]
     config: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None
+    """The server evaluated (--url), or None when the models ran here."""
 
     def model(self, name: str) -> ModelScore:
         """The figures of the model called ``name``.

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from infra.adapters import NAME_RULE, valid_name
 from infra.config import check
+from infra.storage import is_uri
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts")
 
@@ -185,7 +186,11 @@ class TrainConfig:
     base_model: str = "default"
     """'default' (bundled SmolLM2-135M-Instruct), a local model directory or a Hub id."""
     adapters_dir: str = "adapters"
-    """Directory holding one subdirectory per trained adapter."""
+    """Directory holding one subdirectory per trained adapter, or an s3:// / gs:// URI: the
+    adapter is then assembled in a local staging folder and uploaded to URI/NAME."""
+    push: str | None = None
+    """Also upload the adapter (with finesift.json) to this s3:// / gs:// URI, as URI/NAME,
+    where both serving backends can load it (serving adapters_dir: URI)."""
     seed: int = 0
     """Seed for the held-out split, adapter initialization and data order."""
     merge: bool = False
@@ -208,6 +213,10 @@ class TrainConfig:
             f"--name {self.name!r} must be {NAME_RULE} characters, e.g. smol-demo",
         )
         check(self.tracking in ("none", "mlflow"), "tracking must be none or mlflow")
+        check(
+            self.push is None or is_uri(self.push),
+            f"push {self.push!r} must be a storage URI, e.g. s3://bucket/adapters",
+        )
         check(bool(self.base_model), "base_model must not be empty; use 'default'")
 
     def require_inputs(self) -> None:

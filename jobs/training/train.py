@@ -83,13 +83,14 @@ def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
     for note in rows.notes:
         console.print(f"[yellow]warning:[/] {note}")
 
-    from jobs.training import adapters
+    from jobs.training import adapters, push
 
-    adapter_dir = Path(cfg.adapters_dir) / cfg.name
+    adapter_dir = push.local_adapter_dir(cfg)
     identity = adapters.run_identity(
         cfg.base_model, cfg.data, rows.data_sha256, rows.data_rows, to_dict(cfg.lora)
     )
     adapters.check_adapter_dir(adapter_dir, identity, cfg.name)
+    push.check_destination(cfg, identity)
     storage_path = _storage_path(cfg.scaling.storage_path)
     manifest = adapters.read_run_manifest(storage_path, cfg.name)
     adapters.check_identity(identity, manifest, f"{storage_path}/{cfg.name}", cfg.name)
@@ -116,6 +117,7 @@ def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
     merged = None
     if cfg.merge:
         merged = adapters.merge_adapter(adapter_dir, model_path, adapter_dir / "merged")
+    push.publish(cfg, adapter_dir)
     result = TrainResult(
         adapter_dir=adapter_dir,
         steps=meta["steps"],

@@ -155,9 +155,9 @@ def test_gcp_gpu_types_are_l4_and_a100():
 # ---------------------------------------------------------------------------
 
 
-def test_kuberay_has_cluster_job_and_service():
+def test_kuberay_has_cluster_job_and_both_services():
     kinds = sorted(doc["kind"] for _, doc in kuberay_documents())
-    assert kinds == ["RayCluster", "RayJob", "RayService"]
+    assert kinds == ["RayCluster", "RayJob", "RayService", "RayService"]
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,10 @@ def test_kuberay_cluster_spec(name, doc):
         for v in head["template"]["spec"].get("volumes", [])
         if "persistentVolumeClaim" in v
     ]
-    assert volumes == ["finesift-shared"], "the claim defined in kuberay/storage.yaml"
+    # A manifest that reads or writes /mnt/finesift mounts the claim of kuberay/storage.yaml
+    # there; one that does not (adapters in object storage) needs no shared volume.
+    uses_shared = "/mnt/finesift" in yaml.safe_dump(doc)
+    assert volumes == (["finesift-shared"] if uses_shared else []), name
 
 
 def test_rayjob_runs_the_train_command_with_valid_options():
@@ -258,6 +261,43 @@ def test_rayservice_serve_config_builds_a_valid_serve_config():
     assert deployments["OpenAIIngress"]["ray_actor_options"]["num_cpus"] == 0
 
 
+def test_rayservice_vllm_builds_rays_llm_config_for_its_gpus():
+    from infra.config import load_config
+    from serving.config import LORA_STORE_SCHEMES, ServeConfig
+    from serving.llm_app import check_with_ray, serving_args
+
+    doc = dict(kuberay_documents())["cluster/kuberay/rayservice-vllm.yaml:RayService"]
+    serve_config = yaml.safe_load(doc["spec"]["serveConfigV2"])
+    (app,) = serve_config["applications"]
+    assert app["import_path"] == "serving.app:build_app" and app["route_prefix"] == "/"
+    assert "deployments" not in app, "Ray Serve LLM names its own deployments"
+    cfg = load_config(ServeConfig, None, [f"{k}={v}" for k, v in app["args"].items()])
+    assert cfg.backend == "vllm" and cfg.adapters_dir.startswith(LORA_STORE_SCHEMES)
+    assert cfg.scaling.max_replicas > cfg.scaling.min_replicas >= 1
+    check_with_ray(serving_args(cfg, "/home/ray/.cache/finesift/models/x", 16, None))
+    spec = cluster_specs(doc)
+    (group,) = [g for g in spec["workerGroupSpecs"] if gpus(g)]
+    # The GPU type the replicas ask Ray for is the one the GPU pods are placed on, and the
+    # group can hold every replica's GPUs.
+    product = group["template"]["spec"]["nodeSelector"]["nvidia.com/gpu.product"]
+    assert product == f"NVIDIA-{cfg.vllm.accelerator_type}"
+    # ...and the autoscaler knows the group has it (read as KubeRay's autoscaler reads it),
+    # or it never starts a pod for a replica that asks for that accelerator type.
+    from ray.autoscaler._private.kuberay.autoscaling_config import _get_custom_resources
+
+    custom = _get_custom_resources({}, group["rayStartParams"], group["groupName"])
+    assert custom == {f"accelerator_type:{cfg.vllm.accelerator_type}": 1}
+    replica_gpus = cfg.scaling.max_replicas * cfg.vllm.tensor_parallel_size
+    assert group["maxReplicas"] * gpus(group) >= replica_gpus
+    images = [
+        c["image"]
+        for template in [spec["headGroupSpec"]["template"], group["template"]]
+        for c in template["spec"]["containers"]
+    ]
+    assert all(image.endswith(":vllm") for image in images), "the Dockerfile's vllm target"
+    assert serve_config["http_options"]["host"] == "0.0.0.0"
+
+
 def test_storage_claim_is_read_write_many():
     (doc,) = documents(CLUSTER / "kuberay" / "storage.yaml")
     assert doc["metadata"]["name"] == "finesift-shared"
@@ -280,6 +320,13 @@ def test_runtime_env_is_valid_for_ray():
     assert data["env_vars"]["HF_HUB_OFFLINE"] == "1"
 
 
+def dockerfile_stages() -> dict[str, str]:
+    """The Dockerfile's stages by name (text from each FROM to the next)."""
+    text = (ROOT / "Dockerfile").read_text()
+    parts = re.split(r"^(?=FROM )", text, flags=re.M)[1:]
+    return {re.match(r"FROM \S+ AS (\S+)", part).group(1): part for part in parts}
+
+
 def test_dockerfile_uses_the_pinned_ray_image_and_offline_hub():
     text = (ROOT / "Dockerfile").read_text()
     match = re.search(r"^ARG RAY_IMAGE=rayproject/ray:([\d.]+)-py(\d)(\d+)-gpu$", text, re.M)
@@ -287,10 +334,52 @@ def test_dockerfile_uses_the_pinned_ray_image_and_offline_hub():
     assert match.group(1) == RAY_VERSION
     python = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert python == f">={match.group(2)}.{match.group(3)}"
-    assert re.search(r"^FROM \$\{RAY_IMAGE\}$", text, re.M)
-    assert f"ARG TORCH_VERSION={pinned('torch')}" in text
-    for var in ("HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1"):
-        assert var in text
+    stages = dockerfile_stages()
+    assert list(stages)[-1] == "finesift", "the default target (the last stage)"
+    assert stages["finesift"].startswith("FROM ${RAY_IMAGE} AS finesift")
+    assert f"ARG TORCH_VERSION={pinned('torch')}" in stages["finesift"]
+    for stage in stages.values():
+        for var in ("HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1"):
+            assert var in stage
+        assert "finesift models --prepare" in stage
     assert not re.search(r"^ENTRYPOINT", text, re.M), "KubeRay and ray up need the image's shell"
+
+
+def test_dockerfile_vllm_target_is_rays_llm_image_with_the_pinned_extra():
+    text = (ROOT / "Dockerfile").read_text()
+    match = re.search(
+        r"^ARG RAY_LLM_IMAGE=rayproject/ray-llm:([\d.]+)-py(\d)(\d+)-cu\d+$", text, re.M
+    )
+    assert match and match.group(1) == RAY_VERSION, "Ray's LLM image at the Ray pin"
+    vllm = dockerfile_stages()["vllm"]
+    assert vllm.startswith("FROM ${RAY_LLM_IMAGE} AS vllm")
+    # Both targets install from pyproject.toml's pins, through the same script; only the
+    # vllm target adds the extra.
+    assert "python /tmp/requirements.py vllm > /tmp/requirements.txt" in vllm
+    assert "python /tmp/requirements.py > /tmp/requirements.txt" in dockerfile_stages()["finesift"]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert extras["vllm"] == [f"ray[llm]=={RAY_VERSION}"], "the llm extra at the Ray pin"
+
+
+def test_requirements_script_prints_the_pins_and_extras():
+    import subprocess
+    import sys
+
+    script = ROOT / "cluster" / "requirements.py"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def run(*extras: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(script), *extras, "--pyproject", str(ROOT / "pyproject.toml")],
+            capture_output=True,
+            text=True,
+        )
+
+    assert run().stdout.splitlines() == project["dependencies"]
+    assert run("vllm").stdout.splitlines() == [*project["dependencies"], f"ray[llm]=={RAY_VERSION}"]
+    refused = run("nope")
+    assert refused.returncode != 0 and "unknown extra" in refused.stderr
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "data", "runs", "adapters"} <= set(ignored)

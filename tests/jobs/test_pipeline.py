@@ -46,6 +46,21 @@ def test_bad_values_name_the_key():
         PipelineConfig(name="x").require_inputs()
 
 
+def test_a_vllm_deploy_pushes_the_adapter_to_the_bucket_it_serves():
+    from jobs.pipeline import pushed_for_serving
+
+    store = "s3://bucket/adapters"
+    cfg = load_config(PipelineConfig, None, ["serve.backend=vllm", f"serve.adapters_dir={store}"])
+    assert pushed_for_serving(cfg) == {"push": store}
+    assert pushed_for_serving(PipelineConfig()) == {}
+    with pytest.raises(ConfigError, match="leave train.push unset"):
+        load_config(
+            PipelineConfig,
+            None,
+            ["serve.backend=vllm", f"serve.adapters_dir={store}", "train.push=s3://other/x"],
+        )
+
+
 def test_cli_reports_missing_inputs_without_running_anything():
     from jobs.cli import app
 

@@ -216,6 +216,29 @@ def test_adapters_change_answers_and_stay_within_the_lru(client):
     assert len(generator_info()["attached"]) <= 2  # max_adapters_per_replica
 
 
+def test_an_adapter_is_also_base_colon_name(client, server):
+    """The form Ray Serve LLM lists (base_model_id:lora_id) routes to the same adapter, so
+    a client written for the vLLM backend works here unchanged."""
+
+    def answer(model: str) -> tuple[str, str]:
+        out = client.chat.completions.create(
+            model=model, messages=HELLO, max_tokens=10, temperature=0
+        )
+        return out.model, out.choices[0].message.content
+
+    assert answer("base:tiny-a") == ("base:tiny-a", answer("tiny-a")[1])
+    assert answer("base:tiny-b")[1] == answer("tiny-b")[1] != answer("base")[1]
+    chat = server["url"] + "/chat/completions"
+    error = assert_error(
+        *http("POST", chat, {"model": "llama:tiny-a", "messages": HELLO}), 404, "model_not_found"
+    )
+    assert "'llama'" in error["message"]
+    for bad in ("base:", "base:../tiny-a", "base:tiny-a:x"):
+        assert_error(*http("POST", chat, {"model": bad, "messages": HELLO}), 400)
+    assert_error(*http("POST", chat, {"model": "base:nope", "messages": HELLO}), 404)
+    assert_error(*http("POST", chat, {"model": "base:pickled", "messages": HELLO}), 400)
+
+
 def test_concurrent_requests_are_batched(client):
     def ask(i: int) -> str:
         out = client.completions.create(
@@ -284,7 +307,17 @@ def test_request_errors_are_openai_shaped(server):
 
 
 @pytest.mark.parametrize(
-    "name", ["../tiny-a", "tiny-a/../tiny-a", "/etc/passwd", "..", "..%2Ftiny-a", "tiny-a\\..\\x"]
+    "name",
+    [
+        "../tiny-a",
+        "tiny-a/../tiny-a",
+        "/etc/passwd",
+        "..",
+        "..%2Ftiny-a",
+        "tiny-a\\..\\x",
+        "base:../tiny-a",
+        "base:/etc/passwd",
+    ],
 )
 def test_path_traversal_through_model_is_refused(server, name):
     status, body = http(
