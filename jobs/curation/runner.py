@@ -155,6 +155,7 @@ def _apply(stage: Stage, ds: Dataset, kwargs: dict[str, Any], rows: int) -> Data
                     process=stage.process,
                     column=stage.group_by,
                     skip_single=stage.skip_single_groups,
+                    whole=stage.whole_buckets,
                     kwargs=kwargs,
                 ),
             )
@@ -211,9 +212,13 @@ def run_groups(
     column: str,
     skip_single: bool,
     kwargs: dict[str, Any],
+    whole: bool = False,
 ) -> pa.Table:
-    """``process`` on every group of rows sharing ``column`` in one bucket; groups of one
-    row pass through untouched when ``skip_single`` (they have nothing to decide)."""
+    """``process`` on every group of rows sharing ``column`` in one bucket (or on the whole
+    bucket, with ``whole``); groups of one row pass through untouched when ``skip_single``
+    (they have nothing to decide)."""
+    if whole:
+        return process(bucket.drop_columns([BUCKET]), **kwargs)
     # Sorted by id within each group too, so the stage's own id sort finds nothing to do.
     table = bucket.drop_columns([BUCKET]).sort_by([(column, "ascending"), ("id", "ascending")])
     keys = table[column].to_pylist()

@@ -80,6 +80,9 @@ class Stage:
     skip_single_groups: bool = False
     """With ``group_by``: a group of one row has nothing to decide (a duplicate needs two),
     so it passes through without a call to ``process``."""
+    whole_buckets: bool = False
+    """With ``group_by``: ``process`` takes a hash bucket of many groups at once and finds
+    the groups itself (cheaper than a call per group when most groups are tiny)."""
     batch_size: int | None = None
     """Rows per call; None lets Ray Data choose."""
     resources: Resources = field(default_factory=Resources)

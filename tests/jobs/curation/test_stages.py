@@ -89,7 +89,7 @@ def group_table(rows: list[dict]) -> pa.Table:
 
 def test_a_conflict_keeps_the_fitting_answer_over_another_tasks_fluent_one():
     from jobs.curation.stages.compose import compose_quality
-    from jobs.curation.stages.instructions import resolve_instruction_group
+    from jobs.curation.stages.instructions import resolve_instructions
     from quality.ranking import DEFAULT_WEIGHTS
 
     question = "How do I boil an egg?"
@@ -111,7 +111,7 @@ def test_a_conflict_keeps_the_fitting_answer_over_another_tasks_fluent_one():
     group = scored.append_column("exact_key", keys).append_column(
         "instruction_key", pa.array(["q", "q"])
     )
-    out = resolve_instruction_group(
+    out = resolve_instructions(
         group, exact=True, conflicts=True, agree_threshold=0.6, shingle_size=3
     )
     fate = {r["id"]: (r["status"], r["reason"], r["kept_instead"]) for r in out.to_pylist()}
