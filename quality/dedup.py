@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
-from datasketch import MinHash
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -106,6 +105,8 @@ def exact_dedup(keys: Sequence[str], scores: np.ndarray, ids: Sequence[str]) -> 
 @cache
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """datasketch's affine32 permutations (a odd, b) as (num_perm, 1) uint32 columns."""
+    from datasketch import MinHash  # its import pulls in scipy.integrate: only when needed
+
     a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
     return a.astype(np.uint32)[:, None], b.astype(np.uint32)[:, None]
 
