@@ -21,7 +21,13 @@ PART_COLUMNS = ("instruction_embedding", "response_embedding")
 
 
 def build(cfg: CurateConfig) -> Stage:
+    """Raises ModelNotFoundError now, on the driver, when embed.model cannot be found
+    (rather than in every embedding actor once Ray has started)."""
     e = cfg.embed
+    if e.model != "hashing":
+        from quality.embeddings import resolve_encoder_path
+
+        resolve_encoder_path(e.model)
     gpu = e.num_gpus > 0
     return Stage(
         name="embed",
