@@ -15,6 +15,7 @@ from jobs.curation.stages import (
     compose,
     dedup,
     embed,
+    ids,
     ifd,
     instructions,
     judge,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 STAGES = (
     read,  # files -> canonical rows; bad rows quarantined
+    ids,  # an id more than one row holds becomes id@source in each of them
     score,  # heuristic quality score; low scorers and stale rows dropped
     instructions,  # same instruction: exact duplicates, then conflicts
     embed,  # row vectors in an actor pool
