@@ -3,7 +3,7 @@ container key (``{"data": [...]}``), or one object.
 
 A document that parses is read record by record as it is. One that does not (a syntax
 error, invalid UTF-8, a record nested too deep, a file cut short) is not one bad row: its
-array is cut into elements without parsing (:func:`quality.jsonscan.array_elements`), each
+array is cut into elements without parsing (:func:`quality.jsonscan.element_end`), each
 element that parses on its own is read, and each one that does not is quarantined at its
 index with the reason. A document with no array to recover (one broken object, or text
 that is not JSON) is one quarantined record. Files that are really JSON lines are told
@@ -19,7 +19,7 @@ import re
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from quality.jsonscan import array_elements, top_level_keys
+from quality.jsonscan import element_end, too_deep, top_level_keys
 from quality.lines import LineReader
 from quality.record_text import (
     PREVIEW_BYTES,
@@ -39,6 +39,7 @@ SCHEMA_KEYS = frozenset(
     ("messages", "conversations", "instruction", "output", "prompt", "completion")
 )
 _BLANK = re.compile(r"[ \t\r\n]*")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 BROKEN = object()
 """What :func:`parse_document` returns for a document that does not parse."""
 
@@ -56,6 +57,8 @@ def is_json_lines(data: bytes) -> bool:
     lines = LineReader(io.BytesIO(data))
     while (line := lines.read_line()) is not None:
         if line.head.strip():
+            if not line.head.lstrip().startswith(b"{"):
+                return False  # not an object: no need to parse a long first line
             try:
                 return isinstance(json.loads(line.head.decode("utf-8")), dict)
             except (ValueError, RecursionError):
@@ -128,7 +131,7 @@ class _Locator:
 
     def __call__(self, offset: int) -> str:
         if self._starts is None:
-            self._starts = [0] + [m.end() for m in re.finditer("\n", self._text)]
+            self._starts = [0] + [m.end() for m in _LINE_END.finditer(self._text)]
         line = bisect.bisect_right(self._starts, offset)
         return f"line {line} column {offset - self._starts[line - 1] + 1} of the file"
 
@@ -147,14 +150,13 @@ def _recovered_rows(
     if array_at is None:
         yield _whole_document(text, path)
         return 1
-    spans, after = array_elements(text, array_at)
+    spans, after = _element_spans(text, array_at)
     index = 0
     for begin, end in spans:
-        skip = _BLANK.match(text, begin).end()  # type: ignore[union-attr]
-        element = text[skip:end].rstrip(" \t\r\n")
+        element = text[begin:end].rstrip(" \t\r\n")
         if not element:
             continue  # `[]`, a trailing comma: no record
-        yield _element_row(element, skip, f"{path}#{index}", norm, max_bytes, locate)
+        yield _element_row(element, begin, f"{path}#{index}", norm, max_bytes, locate)
         index += 1
     rest = text[after:].strip(" \t\r\n")
     if rest and array_at == start:
@@ -166,6 +168,98 @@ def _recovered_rows(
         )
         index += 1
     return index
+
+
+def _element_spans(text: str, array_at: int) -> tuple[list[tuple[int, int]], int]:
+    """The spans of the elements of the array opening at ``array_at`` (possibly blank), and
+    the offset after its closing bracket (``len(text)`` when it never closes).
+
+    An element that does not parse ends early where a later line, indented as the array's
+    elements are, starts an element that does (:func:`_resync`): a missing quote or
+    bracket then costs that element alone, not every element after it.
+    """
+    spans: list[tuple[int, int]] = []
+    begin, indent = array_at + 1, None
+    while True:
+        first = _BLANK.match(text, begin).end()  # type: ignore[union-attr]
+        end = element_end(text, first)
+        if first < end:
+            indent = _line_indent(text, first) if indent is None else indent
+            if not _parses(text[first:end]):
+                cut = _resync(text, first, end, indent)
+                if cut is not None:
+                    spans.append((first, _trim(text, first, cut)))
+                    begin = cut
+                    continue
+        spans.append((first, end))
+        if end >= len(text):
+            return spans, len(text)
+        if text[end] == "]":
+            return spans, end + 1
+        begin = end + 1
+
+
+# A line that starts a value: not blank, not a closing bracket.
+_ELEMENT_LINE = re.compile(r"[\r\n]([ \t]*)(?=[^ \t\r\n\]}])")
+_DECODER = json.JSONDecoder()
+
+
+def _resync(text: str, first: int, end: int, indent: str | None) -> int | None:
+    """Where, inside the broken element ``text[first:end]``, the next element starts.
+
+    That is a line indented like the array's elements (any, when unknown) that starts a
+    value, and either follows a line ending in a comma (the separator was there: a quote
+    or bracket of the broken element went missing) or holds a value that parses and is
+    followed by a comma or the closing bracket (the separator itself went missing).
+    """
+    for match in _ELEMENT_LINE.finditer(text, first, end):
+        if indent is not None and match.group(1) != indent:
+            continue
+        if _comma_before(text, match.start(), first) or _value_then_separator(text, match.end()):
+            return match.end()
+    return None
+
+
+def _comma_before(text: str, line_end: int, floor: int) -> bool:
+    """True when the line ending at ``line_end`` ends in a comma (blanks aside)."""
+    at = line_end - 1
+    while at > floor and text[at] in " \t\r":
+        at -= 1
+    return text[at] == ","
+
+
+def _value_then_separator(text: str, at: int) -> bool:
+    try:
+        _, stop = _DECODER.raw_decode(text, at)
+    except (ValueError, RecursionError):
+        return False
+    after = _BLANK.match(text, stop).end()  # type: ignore[union-attr]
+    return after == len(text) or text[after] in ",]"
+
+
+def _parses(element: str) -> bool:
+    if too_deep(element):
+        return False  # looked into for a cut; whole, it is quarantined as too_deep
+    try:
+        json.loads(element)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _line_indent(text: str, at: int) -> str | None:
+    """The blanks before ``at`` on its line, or None when other text precedes it there."""
+    line_start = max(text.rfind("\n", 0, at), text.rfind("\r", 0, at)) + 1
+    prefix = text[line_start:at]
+    return prefix if not prefix.strip(" \t") else None
+
+
+def _trim(text: str, first: int, cut: int) -> int:
+    """The end of a broken element cut at ``cut``: blanks and a trailing comma left out."""
+    end = len(text[first:cut].rstrip(" \t\r\n"))
+    if text[first : first + end].endswith(","):
+        end -= 1
+    return first + end
 
 
 def _array_start(text: str, start: int, field_map: Mapping[str, str]) -> int | None:

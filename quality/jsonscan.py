@@ -6,11 +6,10 @@ raises RecursionError rather than a decoding error; :func:`too_deep` finds such 
 (cheaply: only text with more than :data:`MAX_DEPTH` brackets is scanned), and
 :func:`object_depth` checks values that arrive already parsed (Parquet).
 
-:func:`array_elements` cuts a JSON array into the text of its elements by tracking strings
-and brackets, so a file with one syntax error loses only the element that holds it: the
-others parse on their own. A string left open ends at the end of its line (a JSON string
-never holds a raw line end), which keeps one missing quote from swallowing a whole
-pretty-printed file.
+:func:`element_end` finds where an array element ends by tracking strings and brackets,
+so a file with one syntax error loses only the element that holds it: the others parse
+on their own. A string left open ends at the end of its line (a JSON string never holds a
+raw line end), which keeps one missing quote from swallowing a whole pretty-printed file.
 """
 
 from __future__ import annotations
@@ -68,34 +67,24 @@ def object_depth(value: Any) -> int:
     return deepest
 
 
-def array_elements(text: str, start: int) -> tuple[list[tuple[int, int]], int]:
-    """The spans of the elements of the array opening at ``text[start] == "["``.
+def element_end(text: str, begin: int) -> int:
+    """Where the array element starting at ``begin`` ends: the offset of the first comma
+    or closing bracket outside strings and nested brackets, or ``len(text)``.
 
-    Elements are cut at commas outside strings and nested brackets; their text is not
-    checked, so a malformed element is one span. An array that is never closed runs to
-    the end of the text.
-
-    Returns:
-        ``([(begin, end), ...], after)``: element spans (possibly blank: ``[]``, a trailing
-        comma) and the offset just after the closing ``]`` (or ``len(text)``).
+    The element's text is not checked, so a malformed element ends where its brackets say.
     """
-    spans: list[tuple[int, int]] = []
     depth = 0
-    begin = start + 1
     for match in _TOKEN.finditer(text, begin):
         char = match.group()
         if char in _OPEN:
             depth += 1
         elif char in _CLOSE:
             if depth == 0 and char == "]":
-                spans.append((begin, match.start()))
-                return spans, match.end()
+                return match.start()
             depth = max(0, depth - 1)
         elif char == "," and depth == 0:
-            spans.append((begin, match.start()))
-            begin = match.end()
-    spans.append((begin, len(text)))
-    return spans, len(text)
+            return match.start()
+    return len(text)
 
 
 def top_level_keys(text: str, start: int) -> dict[str, int]:

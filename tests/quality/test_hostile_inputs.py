@@ -272,28 +272,60 @@ def array_text(*elements: str) -> str:
 GOOD = [json.dumps(alpaca(i)) for i in range(4)]
 
 
+def pretty(*elements: str) -> str:
+    """An array as json.dump(indent=2) writes it: each record over several lines."""
+    blocks = [
+        "  " + "\n  ".join(json.dumps(json.loads(e), indent=2).splitlines()) for e in elements
+    ]
+    return "[\n" + ",\n".join(blocks) + "\n]\n"
+
+
+UNTERMINATED = '{"instruction": "unterminated, "output": "y"}'
+OPEN_BRACE = '{"instruction": "no closing brace", "output": "y"'
+
+
 @pytest.mark.parametrize(
-    "text, bad",
+    "text, fates_by_index, good",
     [
-        (array_text(GOOD[0], GOOD[1], '{"instruction": "x" "output": "y"}', GOOD[2], GOOD[3]), [2]),
-        (array_text(GOOD[0], '{"instruction": "unterminated, "output": "y"}', GOOD[1]), [1]),
-        (array_text(GOOD[0], "{'single': 'quotes'}", GOOD[1], "NaN-ish", GOOD[2]), [1, 3]),
-        (array_text(GOOD[0], GOOD[1]).replace("\n]", ",\n]"), []),  # a trailing comma
-        (array_text(GOOD[0], GOOD[1], GOOD[2])[:-20], [2]),  # cut short: no closing bracket
+        (
+            array_text(GOOD[0], GOOD[1], '{"instruction": "x" "output": "y"}', GOOD[2]),
+            "oo-o",
+            "012",
+        ),
+        (array_text(GOOD[0], UNTERMINATED, GOOD[1], GOOD[2]), "o-oo", "012"),
+        (array_text(GOOD[0], OPEN_BRACE, GOOD[1], GOOD[2]), "o-oo", "012"),
+        (array_text(GOOD[0], "{'single': 'quotes'}", GOOD[1], "NaN-ish", GOOD[2]), "o-o-o", "012"),
+        (array_text(GOOD[0], GOOD[1]).replace("\n]", ",\n]"), "oo", "01"),  # a trailing comma
+        (array_text(GOOD[0], GOOD[1], GOOD[2])[:-20], "oo-", "01"),  # cut short: never closed
+        (
+            pretty(GOOD[0], GOOD[1], GOOD[2]).replace('"Task 1: say 1."', '"Task 1: say 1.'),
+            "o-o",
+            "02",
+        ),
+        ("[" + GOOD[0] + ", " + GOOD[1] + " " + GOOD[2] + ", " + GOOD[3] + "]", "o-o", "03"),
     ],
-    ids=["missing-comma", "unterminated-string", "two-bad", "trailing-comma", "truncated"],
+    ids=[
+        "missing-comma",
+        "unterminated-string",
+        "unclosed-brace",
+        "two-bad",
+        "trailing-comma",
+        "truncated",
+        "pretty-printed-unterminated",
+        "one-line-missing-comma-between-records",
+    ],
 )
 def test_a_json_array_with_errors_keeps_every_element_that_parses(
-    tmp_path: Path, text: str, bad: list[int]
+    tmp_path: Path, text: str, fates_by_index: str, good: str
 ) -> None:
     path = tmp_path / "a.json"
     path.write_text(text)
     rows = read(path)
-    assert [r["status"] for r in rows if r["status"] == "quarantined"] == ["quarantined"] * len(bad)
     assert [int(r["source"].rsplit("#", 1)[1]) for r in rows] == list(range(len(rows)))
-    assert [i for i, r in enumerate(rows) if r["status"] == "quarantined"] == bad
-    good = [r["response"] for r in rows if r["status"] == "active"]
-    assert good == [str(i) for i in range(len(good))]
+    got = "".join("o" if r["status"] == "active" else "-" for r in rows)
+    assert got == fates_by_index
+    # The records that parse are the planted good ones, in order, none lost.
+    assert [r["response"] for r in rows if r["status"] == "active"] == list(good)
     assert all("line" in r["detail"] for r in rows if r["status"] == "quarantined")
 
 
