@@ -314,8 +314,8 @@ def _csv_row(
             try:
                 obj[name] = parse_json(value)
             except RowError as err:
-                what = "is not valid JSON" if err.reason == "invalid_json" else "holds JSON whose"
-                detail = f"column {name!r} {what}: {err.detail}"
+                what = " is not valid JSON" if err.reason == "invalid_json" else ""
+                detail = f"column {name!r}{what}: {err.detail}"
                 return quarantined_row(source=source, raw=raw, reason=err.reason, detail=detail)
     return norm(obj, source, raw=lambda: raw)
 

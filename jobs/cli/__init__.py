@@ -10,6 +10,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from infra.errors import FinesiftError
 
@@ -92,7 +93,8 @@ def main() -> None:
     try:
         app()
     except FinesiftError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        # One unwrapped line, as run_main prints it: a terminal wraps it, a log keeps it whole.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -25,9 +25,13 @@ def build(cfg: CurateConfig) -> Stage:
     (rather than in every embedding actor once Ray has started)."""
     e = cfg.embed
     if e.model != "hashing":
+        from infra.errors import ModelNotFoundError
         from quality.embeddings import resolve_encoder_path
 
-        resolve_encoder_path(e.model)
+        try:
+            resolve_encoder_path(e.model)
+        except ModelNotFoundError as err:
+            raise ModelNotFoundError(f"embed.model={e.model}: {err}") from None
     gpu = e.num_gpus > 0
     return Stage(
         name="embed",
