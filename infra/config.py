@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -186,17 +187,28 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return _coerce(inner[0], value, where) if len(inner) == 1 else value
     if origin is tuple and isinstance(value, list | tuple):
         return tuple(value)
-    if origin is dict and isinstance(value, Mapping):
-        return dict(value)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping such as {{key: value}}, got {value!r}")
+        key_hint, value_hint = args or (Any, Any)
+        return {
+            _coerce(key_hint, k, f"{where} key {k!r}"): _coerce(value_hint, v, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if hint is str and isinstance(value, datetime.date):
         return value.isoformat()  # YAML reads `since: 2024-01-01` as a date
+    if hint in (int, float) and isinstance(value, bool):
+        # bool is an int in Python, so `budget: true` would pass as 1 unnoticed.
+        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r} (a boolean)")
     if hint is float and isinstance(value, str):
         try:
-            return float(value)  # YAML 1.1 reads 5e-3 (no dot) as a string
+            value = float(value)  # YAML 1.1 reads 5e-3 (no dot) as a string
         except ValueError:
-            pass
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+            raise ConfigError(f"{where} must be float, got {value!r}") from None
+    if hint is float and isinstance(value, int):
+        value = float(value)
+    if hint is float and isinstance(value, float) and math.isnan(value):
+        raise ConfigError(f"{where} must be a number, got NaN")
     if hint in (int, float, str, bool) and not isinstance(value, hint):
         raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
     return value

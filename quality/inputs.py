@@ -22,6 +22,7 @@ from typing import Any
 
 from infra import storage
 from infra.errors import InputError
+from quality.lines import first_line_numbers
 
 SUPPORTED_SUFFIXES = (
     ".jsonl",
@@ -39,7 +40,6 @@ SUPPORTED_SUFFIXES = (
 _KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 _KINDS |= {".csv": "csv", ".tsv": "csv"}
 _FORMATS_HINT = "supported formats: " + ", ".join(SUPPORTED_SUFFIXES)
-_SCAN_BLOCK = 1 << 20  # bytes read at a time when counting newlines
 
 
 def file_kind(path: str) -> str | None:
@@ -73,7 +73,8 @@ def discover(paths: Sequence[str]) -> list[str]:
 
     Raises:
         InputError: a path does not exist, a named file has an unsupported extension,
-            or a directory holds no supported file.
+            a directory holds no supported file or cannot be listed, a file name is not
+            UTF-8, or a directory holds the outputs of a finesift run.
     """
     if isinstance(paths, str | os.PathLike):
         paths = [str(paths)]
@@ -85,6 +86,7 @@ def discover(paths: Sequence[str]) -> list[str]:
         given = str(given)
         expanded = _expand_uri(given) if storage.is_uri(given) else _expand(Path(given))
         for path in expanded:
+            _check_utf8_name(path)
             key = path if storage.is_uri(path) else os.path.realpath(path)
             if key not in seen:
                 seen.add(key)
@@ -94,15 +96,10 @@ def discover(paths: Sequence[str]) -> list[str]:
 
 def _expand(path: Path) -> list[str]:
     if path.is_dir():
-        found = sorted(
-            str(f)
-            for f in path.rglob("*")
-            if f.is_file()
-            and file_kind(f.name)
-            and not any(part.startswith((".", "_")) for part in f.relative_to(path).parts)
-        )
+        found = sorted(_walk(path))
         if not found:
             raise InputError(f"directory {path} holds no supported input files ({_FORMATS_HINT})")
+        _refuse_run_outputs(found)
         return found
     if path.is_file():
         if file_kind(path.name) is None:
@@ -112,6 +109,62 @@ def _expand(path: Path) -> list[str]:
             )
         return [str(path)]
     raise InputError(f"input path {path} does not exist: check the path ({_FORMATS_HINT})")
+
+
+def _walk(root: Path) -> list[str]:
+    """Supported files under ``root``, hidden parts skipped; an unlistable directory raises
+    (Path.rglob would skip it in silence, and its files with it)."""
+
+    def refuse(err: OSError) -> None:
+        raise InputError(
+            f"cannot list input directory {err.filename}: {err.strerror}. Give the user "
+            "running finesift read access to it, or move it out of the inputs"
+        )
+
+    found = []
+    for folder, dirs, names in os.walk(root, onerror=refuse):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        found += [
+            os.path.join(folder, name)
+            for name in names
+            if not name.startswith((".", "_"))
+            and file_kind(name)
+            and os.path.isfile(os.path.join(folder, name))
+        ]
+    return found
+
+
+def _check_utf8_name(path: str) -> None:
+    """The ledger names every row's file in UTF-8 Parquet; a name that is not UTF-8 (it
+    reaches Python as lone surrogates) cannot be written there."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise InputError(
+            f"input file name {shown} is not valid UTF-8: rename the file to a UTF-8 name "
+            "(e.g. convmv -f latin1 -t utf-8 --notest FILE) so the ledger can name it"
+        ) from None
+
+
+# The files every curate run writes; a directory holding both is a run's output directory.
+_RUN_MARKERS = ("summary.json", "ledger.parquet")
+
+
+def _refuse_run_outputs(found: list[str]) -> None:
+    """Refuse an input directory holding a finesift run's outputs: reading them back would
+    curate the previous run's ledger, selection and quarantine as if they were data."""
+    names_by_dir: dict[str, set[str]] = {}
+    for path in found:
+        name = storage.name_of(path).replace(os.sep, "/").rsplit("/", 1)[-1]
+        names_by_dir.setdefault(storage.parent(path), set()).add(name)
+    for folder, names in names_by_dir.items():
+        if all(marker in names for marker in _RUN_MARKERS):
+            raise InputError(
+                f"{folder} holds the outputs of a finesift run ({', '.join(_RUN_MARKERS)}): "
+                "they would be read back as input rows. Move that directory out of the inputs, "
+                "or name the input files one by one"
+            )
 
 
 def _expand_uri(uri: str) -> list[str]:
@@ -126,6 +179,7 @@ def _expand_uri(uri: str) -> list[str]:
         ]
         if not found:
             raise InputError(f"directory {uri} holds no supported input files ({_FORMATS_HINT})")
+        _refuse_run_outputs(found)
         return found
     if kind == "file":
         if file_kind(uri) is None:
@@ -153,7 +207,8 @@ def plan_chunks(files: Sequence[str], chunk_bytes: int) -> list[dict[str, Any]]:
         Chunk dicts ``{"path", "kind", "start", "end", "first_line"}`` (see module doc).
 
     Raises:
-        InputError: a file has an unsupported extension or is not readable Parquet.
+        InputError: a file has an unsupported extension, cannot be opened (no read
+            permission) or is not readable Parquet.
     """
     if chunk_bytes <= 0:
         raise InputError(f"chunk_bytes must be positive, got {chunk_bytes}: set read.chunk_bytes")
@@ -162,6 +217,8 @@ def plan_chunks(files: Sequence[str], chunk_bytes: int) -> list[dict[str, Any]]:
         kind = file_kind(path)
         if kind is None:
             raise InputError(f"input file {path} has an unsupported extension; {_FORMATS_HINT}")
+        if not storage.is_uri(path):
+            _check_readable(path)
         if kind == "jsonl" and not is_gzip(path):
             chunks += _jsonl_chunks(path, chunk_bytes)
         elif kind == "parquet":
@@ -170,6 +227,53 @@ def plan_chunks(files: Sequence[str], chunk_bytes: int) -> list[dict[str, Any]]:
             first = 0 if kind == "json" else 1
             chunks.append(_chunk(path, kind, 0, -1, first))
     return chunks
+
+
+def _check_readable(path: str) -> None:
+    """Open a local file now, on the driver, so that one without read permission stops the
+    run before Ray starts (a reading task would fail with a worker traceback instead)."""
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as err:
+        raise InputError(
+            f"cannot read input file {path}: {err.strerror or err}. Give the user running "
+            "finesift read access to it (e.g. chmod a+r), or remove it from the inputs"
+        ) from None
+
+
+def all_empty(files: Sequence[str]) -> bool:
+    """True when every file is 0 bytes long (stops at the first that is not)."""
+    return all(storage.file_size(path) == 0 for path in files)
+
+
+def check_out_apart(out: str, paths: Sequence[str]) -> None:
+    """Refuse an output directory that is an input directory or lies inside one.
+
+    Curate writes JSONL, JSON and Parquet files; inside an input directory, the next run
+    of that directory would read them back as input rows.
+
+    Raises:
+        InputError: ``out`` is or is inside one of the input directories ``paths``.
+    """
+    target = _location(out)
+    for given in paths:
+        if storage.kind_of(str(given)) != "dir":
+            continue
+        folder = _location(str(given))
+        if target == folder or target.startswith(folder.rstrip("/") + "/"):
+            raise InputError(
+                f"--out {out} is inside the input directory {given}: the next run of that "
+                "directory would read these outputs back as input rows. Write the outputs "
+                "to a directory outside the inputs"
+            )
+
+
+def _location(path: str) -> str:
+    """A comparable form of a path: real absolute local path, or a URI without its query."""
+    if storage.is_uri(path):
+        return path.split("?", 1)[0].rstrip("/")
+    return os.path.realpath(path)
 
 
 def _chunk(path: str, kind: str, start: int, end: int, first_line: int) -> dict[str, Any]:
@@ -187,26 +291,11 @@ def _jsonl_chunks(path: str, chunk_bytes: int) -> list[dict[str, Any]]:
 
 
 def _first_lines(path: str, starts: list[int]) -> list[int]:
-    """Line number of the first line starting at or after each offset, by one byte scan.
-
-    The first line a chunk owns begins after the first newline at or after ``start - 1``,
-    so its number is 2 + the newlines in ``[0, start - 1)``.
-    """
-    result: list[int] = []
-    targets = iter(s - 1 for s in starts)
-    target = next(targets, None)
-    newlines = pos = 0
+    """Line number of the first line starting at or after each offset, by one byte scan."""
+    if not starts:
+        return []
     with storage.open_input(path) as f:
-        while target is not None:
-            block = f.read(_SCAN_BLOCK)
-            if not block:
-                break
-            while target is not None and target <= pos + len(block):
-                result.append(newlines + block.count(b"\n", 0, target - pos) + 2)
-                target = next(targets, None)
-            newlines += block.count(b"\n")
-            pos += len(block)
-    return result
+        return first_line_numbers(f, starts)
 
 
 def _parquet_chunks(path: str, chunk_bytes: int) -> list[dict[str, Any]]:

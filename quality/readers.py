@@ -3,42 +3,48 @@
 ``read_chunk`` turns one work unit from :func:`quality.inputs.plan_chunks` into Rows (the
 chunk dicts are described in :mod:`quality.inputs`); ``read_all`` discovers, plans and
 reads inputs in this process. A bad row never raises: it becomes a quarantined Row with a
-reason code, so every input row is accounted for. Only problems with a whole file
-(corrupt container, deleted since planning) raise :class:`~infra.errors.InputError`,
-as do a missing or unsupported path given to ``read_all``.
+reason code, so every input row is accounted for. What a reader cannot decode is
+quarantined as ``unreadable`` by position: every line of a damaged gzip file
+(:mod:`quality.compressed`), every row of a Parquet row group that fails to decode, the
+rest of a file whose reading fails part way. Only a file that cannot be opened at all
+(deleted since planning, a corrupt Parquet footer) raises
+:class:`~infra.errors.InputError`, as do a missing or unsupported path given to
+``read_all``.
+
+Lines end at LF, CRLF or a lone CR (:mod:`quality.lines`).
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import IO, Any
 
 from infra import storage
 from infra.errors import InputError
+from quality import json_documents
+from quality.compressed import damaged_rows, gzip_damage, open_decompressed
 from quality.inputs import discover, is_gzip, plan_chunks
+from quality.lines import LineReader, read_salvaged
+from quality.record_text import (
+    TOO_DEEP,
+    Normalizer,
+    parse_json,
+    row_from_bytes,
+    too_deep_object,
+    too_large,
+    unreadable_rest,
+)
 from quality.records import RowError, check_format, normalize, quarantined_row
 from quality.schema import Row
 
-# A JSON file holding one object may keep its rows in a list under one of these keys.
-_CONTAINER_KEYS = ("data", "rows", "examples", "records", "instances", "items", "train")
-# A top-level JSON object with one of these keys is a row, not a container.
-_SCHEMA_KEYS = frozenset(
-    ("messages", "conversations", "instruction", "output", "prompt", "completion")
-)
 # CSV cells under these (schema) names hold JSON lists of turns.
 _JSON_COLUMNS = ("messages", "conversations")
 _BOM = b"\xef\xbb\xbf"
-_PREVIEW_BYTES = 2_000  # raw text kept for a too-large record
-_SCAN_BLOCK = 1 << 20  # bytes read at a time when skipping the rest of a line
-
-Normalizer = Callable[..., Row]  # (obj, source, raw=lambda: text) -> Row
 
 
 def read_chunk(
@@ -61,11 +67,12 @@ def read_chunk(
         max_record_bytes: records with more raw bytes are quarantined as too_large.
 
     Yields:
-        One Row per input row (blank JSONL/CSV lines are not rows).
+        One Row per input record (blank JSONL/CSV lines are not records), then, for a
+        file damaged part way, the quarantined rows of what could not be read.
 
     Raises:
-        InputError: a bad ``fmt`` or ``max_record_bytes``, or a file that cannot be read
-            at all (corrupt gzip or Parquet, deleted since planning).
+        InputError: a bad ``fmt`` or ``max_record_bytes``, or a file that cannot be opened
+            (a corrupt Parquet footer, deleted since planning).
     """
     check_format(fmt)
     if max_record_bytes <= 0:
@@ -92,6 +99,8 @@ def read_chunk(
         rows = _read_parquet(path, start, end, first, norm, max_record_bytes)
     else:
         raise ValueError(f"unknown chunk kind {kind!r}; chunks come from plan_chunks")
+    if is_gzip(path):
+        rows = _checked_gzip(path, rows)
     return _guard(path, rows)
 
 
@@ -113,7 +122,7 @@ def read_all(
 
 
 def _guard(path: str, rows: Iterable[Row]) -> Iterator[Row]:
-    """Turn container-level failures (truncated gzip, corrupt Parquet) into InputError."""
+    """Turn failures to open a file (gone, a corrupt Parquet footer) into InputError."""
     import pyarrow as pa
 
     try:
@@ -123,6 +132,12 @@ def _guard(path: str, rows: Iterable[Row]) -> Iterator[Row]:
             f"cannot read {path}: {err}. The file is missing, corrupt or truncated: "
             "re-export it or remove it from the inputs"
         ) from None
+
+
+def _checked_gzip(path: str, rows: Iterator[Row]) -> Iterator[Row]:
+    """A gzip file is checked whole first: a damaged one is quarantined line by line."""
+    damage = gzip_damage(path)
+    yield from rows if damage is None else damaged_rows(path, damage)
 
 
 def _normalize_or_quarantine(obj: Any, source: str, raw: Callable[[], str], **kwargs: Any) -> Row:
@@ -138,7 +153,7 @@ def _normalize_or_quarantine(obj: Any, source: str, raw: Callable[[], str], **kw
 def _read_jsonl(
     path: str, start: int, end: int, first_line: int, norm: Normalizer, max_bytes: int
 ) -> Iterator[Row]:
-    with _open(path) as f:
+    with open_decompressed(path) as f:
         yield from _jsonl_rows(f, path, start, end, first_line, norm, max_bytes)
 
 
@@ -150,72 +165,38 @@ def _jsonl_rows(
     first_line: int,
     norm: Normalizer,
     max_bytes: int,
-) -> Iterator[Row]:
-    """Rows of the lines starting in ``[start, end)`` (end -1: to EOF), streamed."""
+) -> Generator[Row, None, int]:
+    """Rows of the lines starting in ``[start, end)`` (end -1: to EOF), streamed.
+
+    Returns:
+        (as the generator's value) the number the next line would have had.
+    """
+    lines = LineReader(f)
     pos = 0
     if start > 0:
         # Skip the tail of the line that started in the previous chunk.
         f.seek(start - 1)
-        pos = start - 1 + _skip_line(f)[0]
+        skipped = lines.read_line(0)
+        pos = start - 1 + (skipped.length if skipped else 0)
     line_no = first_line
     while end < 0 or pos < end:
-        # Read at most max_bytes + 1 bytes of a record: a 1 GB line never sits in memory.
-        line = f.readline(max_bytes + 1)
-        if not line:
-            return
-        rest = newline = 0
-        if len(line) > max_bytes and not line.endswith(b"\n"):
-            rest, newline = _skip_line(f)
+        # At most max_bytes + 1 bytes of a record are kept: a 1 GB line never sits in memory.
+        line = lines.read_line(max_bytes + 1)
+        if line is None:
+            break
         source, line_no = f"{path}:{line_no}", line_no + 1
-        pos += len(line) + rest
-        if line_no == 2:
-            line = line.removeprefix(_BOM)
-        data = line.rstrip(b"\r\n")
-        size = len(data) + rest - newline
+        pos += line.length
+        data, size = line.head, line.size
+        if line_no == 2 and data.startswith(_BOM):
+            data, size = data[len(_BOM) :], size - len(_BOM)
         if size > max_bytes:
-            yield _too_large(source, data, size, max_bytes)
+            yield too_large(source, data, size, max_bytes)
         elif data.strip():
-            yield _row_from_bytes(data, source, norm)
-
-
-def _skip_line(f: IO[bytes]) -> tuple[int, bool]:
-    """Consume the rest of the current line in bounded pieces.
-
-    Returns:
-        The bytes consumed, and whether they ended with a newline (not EOF).
-    """
-    skipped = 0
-    while True:
-        piece = f.readline(_SCAN_BLOCK)
-        skipped += len(piece)
-        if not piece or piece.endswith(b"\n"):
-            return skipped, bool(piece)
-
-
-def _row_from_bytes(data: bytes, source: str, norm: Normalizer) -> Row:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        detail = f"invalid UTF-8 at byte {err.start}: {err.reason}"
-        return quarantined_row(
-            source=source, raw=data.decode("utf-8", "replace"), reason="invalid_utf8", detail=detail
-        )
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as err:
-        detail = f"{err.msg} at column {err.colno}"
-        return quarantined_row(source=source, raw=text, reason="invalid_json", detail=detail)
-    return norm(obj, source, raw=lambda: text)
-
-
-def _too_large(source: str, data: bytes, size: int, max_bytes: int) -> Row:
-    return quarantined_row(
-        source=source,
-        raw=data[:_PREVIEW_BYTES].decode("utf-8", "replace"),
-        reason="too_large",
-        detail=f"record is {size} bytes, over read.max_record_bytes={max_bytes} "
-        f"(raw keeps the first {_PREVIEW_BYTES} bytes)",
-    )
+            yield row_from_bytes(data, source, norm)
+    if lines.error is not None:
+        yield unreadable_rest(f"{path}:{line_no}", lines.partial, lines.error)
+        line_no += 1
+    return line_no
 
 
 # --- JSON documents ----------------------------------------------------------------------
@@ -224,62 +205,21 @@ def _too_large(source: str, data: bytes, size: int, max_bytes: int) -> Row:
 def _read_json(
     path: str, norm: Normalizer, max_bytes: int, field_map: Mapping[str, str]
 ) -> Iterator[Row]:
-    with _open(path) as f:
-        data = f.read().removeprefix(_BOM)
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        if _is_json_lines(data):
-            # Many ".json" files are really JSON lines; read them line by line.
-            yield from _jsonl_rows(io.BytesIO(data), path, 0, -1, 1, norm, max_bytes)
-        else:
-            yield _unreadable_json(path, data, err)
-        return
-    for index, obj in _json_records(value, field_map):
-        source = f"{path}#{index}"
-        raw = json.dumps(obj, ensure_ascii=False)
-        size = len(raw.encode("utf-8", "surrogatepass"))
-        if size > max_bytes:
-            yield _too_large(source, raw.encode("utf-8", "surrogatepass"), size, max_bytes)
-        else:
-            yield norm(obj, source, raw=lambda raw=raw: raw)
-
-
-def _json_records(value: Any, field_map: Mapping[str, str]) -> list[tuple[int, Any]]:
-    """The rows of a JSON document: an array, a list under a container key, or one object."""
-    if isinstance(value, dict) and not any(field_map.get(k, k) in _SCHEMA_KEYS for k in value):
-        for key in _CONTAINER_KEYS:
-            if isinstance(value.get(key), list):
-                return list(enumerate(value[key]))
-    if isinstance(value, list):
-        return list(enumerate(value))
-    return [(0, value)]
-
-
-def _is_json_lines(data: bytes) -> bool:
-    """True when the first non-blank line is on its own a JSON object."""
-    for line in io.BytesIO(data):
-        if line.strip():
-            try:
-                return isinstance(json.loads(line.decode("utf-8")), dict)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                return False
-    return False
-
-
-def _unreadable_json(path: str, data: bytes, err: ValueError) -> Row:
-    if isinstance(err, UnicodeDecodeError):
-        line = data.count(b"\n", 0, err.start) + 1
-        reason, detail = "invalid_utf8", f"invalid UTF-8 at line {line}: {err.reason}"
+    with open_decompressed(path) as f:
+        data, error = read_salvaged(f)
+    data = data.removeprefix(_BOM)
+    value = json_documents.parse_document(data)
+    if value is json_documents.BROKEN and json_documents.is_json_lines(data):
+        # Many ".json" files are really JSON lines; read them line by line.
+        line = yield from _jsonl_rows(io.BytesIO(data), path, 0, -1, 1, norm, max_bytes)
+        rest = f"{path}:{line}"
     else:
-        assert isinstance(err, json.JSONDecodeError)
-        line = err.lineno
-        reason = "invalid_json"
-        detail = f"{err.msg} at line {err.lineno} column {err.colno}; the whole file was skipped"
-    raw = data if len(data) <= _PREVIEW_BYTES else data[:_PREVIEW_BYTES]
-    return quarantined_row(
-        source=f"{path}:{line}", raw=raw.decode("utf-8", "replace"), reason=reason, detail=detail
-    )
+        index = yield from json_documents.document_rows(
+            data, value, path, norm, max_bytes, field_map
+        )
+        rest = f"{path}#{index}"
+    if error is not None:
+        yield unreadable_rest(rest, b"", error)
 
 
 # --- CSV ---------------------------------------------------------------------------------
@@ -291,8 +231,8 @@ def _read_csv(
     # Fields up to max_bytes must parse; bigger ones fail and are quarantined as too_large.
     csv.field_size_limit(max(csv.field_size_limit(), max_bytes + 1))
     delimiter = "\t" if storage.name_of(path).lower().removesuffix(".gz").endswith(".tsv") else ","
-    with _open(path) as f:
-        lines = _CsvLines(f)
+    with open_decompressed(path) as f:
+        lines = _CsvLines(LineReader(f))
         reader = csv.reader(lines, delimiter=delimiter)
         header: list[str] | None = None
         next_line = 1
@@ -305,7 +245,7 @@ def _read_csv(
             source = f"{path}:{next_line}"
             next_line = reader.line_num + 1
             if cells is None:
-                return
+                break
             if error is not None:
                 yield _csv_error(source, raw, error, max_bytes)
             elif not any(cell.strip() for cell in cells):
@@ -316,16 +256,18 @@ def _read_csv(
                 detail = f"invalid UTF-8 bytes in the record at {source}"
                 yield quarantined_row(source=source, raw=raw, reason="invalid_utf8", detail=detail)
             elif len(raw.encode("utf-8")) > max_bytes:
-                yield _too_large(source, raw.encode("utf-8"), len(raw.encode("utf-8")), max_bytes)
+                yield too_large(source, raw.encode("utf-8"), len(raw.encode("utf-8")), max_bytes)
             else:
                 yield _csv_row(header, cells, source, raw, norm, field_map)
+        if lines.reader.error is not None:
+            yield unreadable_rest(source, lines.reader.partial, lines.reader.error)
 
 
 class _CsvLines:
     """Feeds csv.reader decoded physical lines and remembers those of the current record."""
 
-    def __init__(self, f: IO[bytes]) -> None:
-        self._lines = iter(f)
+    def __init__(self, reader: LineReader) -> None:
+        self.reader = reader
         self._buffer: list[str] = []
         self._bad = False
         self._first = True
@@ -334,7 +276,10 @@ class _CsvLines:
         return self
 
     def __next__(self) -> str:
-        data = next(self._lines)
+        line = self.reader.read_line()
+        if line is None:
+            raise StopIteration
+        data = line.head + line.end
         if self._first:
             data, self._first = data.removeprefix(_BOM), False
         try:
@@ -367,16 +312,17 @@ def _csv_row(
     for name, value in obj.items():
         if field_map.get(name, name) in _JSON_COLUMNS and isinstance(value, str):
             try:
-                obj[name] = json.loads(value)
-            except json.JSONDecodeError as err:
-                detail = f"column {name!r} is not valid JSON: {err.msg} at column {err.colno}"
-                return quarantined_row(source=source, raw=raw, reason="invalid_json", detail=detail)
+                obj[name] = parse_json(value)
+            except RowError as err:
+                what = " is not valid JSON" if err.reason == "invalid_json" else ""
+                detail = f"column {name!r}{what}: {err.detail}"
+                return quarantined_row(source=source, raw=raw, reason=err.reason, detail=detail)
     return norm(obj, source, raw=lambda: raw)
 
 
 def _csv_error(source: str, raw: str, err: csv.Error, max_bytes: int) -> Row:
     if "field larger than field limit" in str(err):
-        return _too_large(source, raw.encode("utf-8"), len(raw.encode("utf-8")), max_bytes)
+        return too_large(source, raw.encode("utf-8"), len(raw.encode("utf-8")), max_bytes)
     return quarantined_row(source=source, raw=raw, reason="wrong_type", detail=f"bad CSV: {err}")
 
 
@@ -386,32 +332,61 @@ def _csv_error(source: str, raw: str, err: csv.Error, max_bytes: int) -> Row:
 def _read_parquet(
     path: str, start: int, end: int, first_row: int, norm: Normalizer, max_bytes: int
 ) -> Iterator[Row]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     fs, inner = storage.split(path)
     pf = pq.ParquetFile(inner, filesystem=fs)
-    groups = list(range(start, pf.num_row_groups if end < 0 else end))
-    if not groups:
-        return
     index = first_row
-    for batch in pf.iter_batches(batch_size=1024, row_groups=groups):
-        for obj in batch.to_pylist():
-            source = f"{path}#{index}"
-            index += 1
-            raw = json.dumps(obj, ensure_ascii=False, default=str)
-            size = len(raw.encode("utf-8", "surrogatepass"))
-            if size > max_bytes:
-                yield _too_large(source, raw.encode("utf-8", "surrogatepass"), size, max_bytes)
-            else:
-                yield norm(obj, source, raw=lambda raw=raw: raw)
+    for group in range(start, pf.num_row_groups if end < 0 else end):
+        rows = pf.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for batch in pf.iter_batches(batch_size=1024, row_groups=[group]):
+                yield from _parquet_batch(batch, path, index + done, norm, max_bytes)
+                done += batch.num_rows
+        except (OSError, pa.ArrowException) as err:
+            # The footer counts the group's rows: each unread one is accounted for by index.
+            detail = (
+                f"row group {group} could not be decoded ({type(err).__name__}: {err}); "
+                "re-export the file to recover its rows"
+            )
+            for i in range(index + done, index + rows):
+                yield quarantined_row(
+                    source=f"{path}#{i}", raw="", reason="unreadable", detail=detail
+                )
+        index += rows
 
 
-@contextmanager
-def _open(path: str) -> Iterator[IO[bytes]]:
-    """The file's bytes, decompressed when its name ends in .gz (local path or URI)."""
-    with storage.open_input(path) as raw:
-        if is_gzip(path):
-            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
-                yield f  # type: ignore[misc]
+def _parquet_batch(
+    batch: Any, path: str, first: int, norm: Normalizer, max_bytes: int
+) -> Iterator[Row]:
+    """Rows of one decoded batch; a value Python cannot hold fails its own row only."""
+    try:
+        objs: list[Any] = batch.to_pylist()
+    except (ValueError, OverflowError, ArithmeticError):
+        objs = [_one_parquet_row(batch, i) for i in range(batch.num_rows)]
+    for offset, obj in enumerate(objs):
+        source = f"{path}#{first + offset}"
+        if isinstance(obj, RowError):
+            yield quarantined_row(source=source, raw="", reason=obj.reason, detail=obj.detail)
         else:
-            yield raw
+            yield _parquet_row(obj, source, norm, max_bytes)
+
+
+def _one_parquet_row(batch: Any, i: int) -> Any:
+    try:
+        return batch.slice(i, 1).to_pylist()[0]
+    except (ValueError, OverflowError, ArithmeticError) as err:
+        reason = "invalid_utf8" if isinstance(err, UnicodeDecodeError) else "wrong_type"
+        return RowError(reason, f"a value cannot be read into Python: {err}")
+
+
+def _parquet_row(obj: Any, source: str, norm: Normalizer, max_bytes: int) -> Row:
+    if too_deep_object(obj):
+        return quarantined_row(source=source, raw="", reason="too_deep", detail=TOO_DEEP)
+    raw = json.dumps(obj, ensure_ascii=False, default=str)
+    size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        return too_large(source, raw.encode("utf-8", "surrogatepass"), size, max_bytes)
+    return norm(obj, source, raw=lambda: raw)

@@ -41,6 +41,11 @@ _ANSWER_KEYS = {
     "prompt_completion": ("completion", "response"),
 }
 
+FIELD_NAMES = frozenset(
+    name for names in (*_SCHEMA_FIELDS.values(), *_ANSWER_KEYS.values()) for name in names
+)
+"""Every input field some schema reads: what ``read.field_map`` may rename a field to."""
+
 # Detection order: the most specific key wins (a chat row may also carry a ``prompt``).
 # ``response`` comes last: beside ``prompt`` it is prompt_completion's answer, alone it
 # is an alpaca answer whose instruction is missing (and the error says so).
@@ -365,6 +370,10 @@ def _build_row(
     body = [t["content"] for t in turns if t["role"] != "system"]
     raw_id = row.get(id_field)
     row_id = "" if raw_id is None else str(raw_id).strip()
+    timestamp = _timestamp(row.get(timestamp_field))
+    # The ledger is UTF-8 Parquet: every text column must encode, not only the conversation.
+    _check_encodable(row_id, f"field {id_field!r}")
+    _check_encodable(timestamp or "", f"field {timestamp_field!r}")
     return new_row(
         id=row_id or _sha16(messages + "\n" + source),
         source=source,
@@ -372,7 +381,7 @@ def _build_row(
         prompt="\n\n".join(body[:-1]),
         response=body[-1],
         extras=extras,
-        timestamp=_timestamp(row.get(timestamp_field)),
+        timestamp=timestamp,
         status=ACTIVE,
     )
 

@@ -32,6 +32,8 @@ REASONS = {
     "bad_roles": "roles are out of order or unknown",
     "no_assistant_turn": "the conversation has no assistant turn to learn from",
     "too_large": "the record is larger than read.max_record_bytes",
+    "too_deep": "objects and arrays nest deeper than 128 levels",
+    "unreadable": "text that could not be decoded (a damaged gzip file, a Parquet row group)",
     # dedup and conflicts
     "exact_duplicate": "same text as another row after normalization",
     "near_duplicate": "MinHash Jaccard similarity above dedup.fuzzy_threshold",
@@ -71,6 +73,12 @@ COLUMNS: tuple[Column, ...] = (
         pa.string(),
         "",
         '"path:line" (1-based line for JSONL/CSV, 0-based index for JSON/Parquet)',
+    ),
+    Column(
+        "input_id",
+        pa.string(),
+        None,
+        "the id as the input wrote it, set when other rows had it too (id is then id@source)",
     ),
     Column("status", pa.string(), ACTIVE, "ACTIVE while running, then one of FINAL_STATUSES"),
     Column("reason", pa.string(), None, "a code from REASONS or a heuristic rule name"),

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from infra.config import ConfigError, check
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,40 @@ class ReadConfig:
         check(self.format in formats, f"read.format must be one of {formats[1:]} or unset")
         check(self.max_record_bytes > 0, "read.max_record_bytes must be positive")
         check(self.chunk_bytes >= 1024, "read.chunk_bytes must be at least 1024")
+        for name in ("id_field", "timestamp_field"):
+            value = getattr(self, name)
+            check(isinstance(value, str) and value.strip() != "", f"read.{name} must be a name")
+        self._check_field_map()
+
+    def _check_field_map(self) -> None:
+        """Every target a field some schema reads (a typo would quarantine every row as
+        unknown_schema), and no two inputs renamed to the same field."""
+        from quality.records import FIELD_NAMES
+
+        allowed = sorted(FIELD_NAMES | {self.id_field, self.timestamp_field})
+        check(
+            isinstance(self.field_map, dict),
+            "read.field_map must be a mapping {input_name: schema_name}, "
+            "e.g. {question: instruction, answer: output}",
+        )
+        for source, target in self.field_map.items():
+            check(
+                isinstance(source, str) and source != "" and isinstance(target, str),
+                f"read.field_map entry {source!r}: {target!r} must map a field name to a "
+                "field name, e.g. {question: instruction}",
+            )
+            check(
+                target in allowed,
+                f"read.field_map.{source} renames it to {target!r}, which no schema reads: "
+                f"use one of {', '.join(allowed)}",
+            )
+        targets = list(self.field_map.values())
+        shared = sorted({t for t in targets if targets.count(t) > 1})
+        check(
+            not shared,
+            f"read.field_map renames several fields to {', '.join(shared)}: keep one, since a "
+            "row can hold only one value for it",
+        )
 
 
 @dataclass(frozen=True)
@@ -44,6 +84,31 @@ class HeuristicsConfig:
 
     def __post_init__(self) -> None:
         check(0.0 <= self.min_score <= 1.0, "heuristics.min_score must be in [0, 1]")
+        from quality.heuristics import RULES
+
+        for label, given in (("thresholds", self.thresholds), ("weights", self.weights)):
+            check(
+                isinstance(given, dict),
+                f"heuristics.{label} must be a mapping {{rule_name: number}}",
+            )
+            unknown = sorted(str(name) for name in set(given) - RULES.keys())
+            check(
+                not unknown,
+                f"heuristics.{label} names unknown rule(s) {', '.join(unknown)}: use the "
+                f"names `finesift rules` lists ({', '.join(RULES)})",
+            )
+        for name, weight in self.weights.items():
+            check(
+                _is_number(weight) and 0.0 <= weight <= 1.0,
+                f"heuristics.weights.{name} must be a number in [0, 1] (the penalty of "
+                f"failing the rule; 0 disables it), got {weight!r}",
+            )
+        for name, threshold in self.thresholds.items():
+            check(
+                _is_number(threshold) and math.isfinite(threshold) and threshold >= 0,
+                f"heuristics.thresholds.{name} must be a finite number >= 0 (default "
+                f"{RULES[name].threshold:g}), got {threshold!r}",
+            )
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,15 @@ def run(cfg: CurateConfig) -> CurateResult:
         seconds=seconds,
         rows_in={run.name: run.rows_in for run in outcome.stages if run.rows_in is not None},
         outputs={name: storage.join(cfg.out, name) for name in OUTPUT_FILES},
+        renamed_ids=counts.renamed_ids,
         config=to_dict(cfg),
     )
     write_summary(result, cfg.out)
+    if result.input_rows == 0:
+        console.print(
+            "[yellow]warning:[/] the inputs hold no records (blank files, a CSV header "
+            f"alone, empty arrays): the outputs in {cfg.out} are complete and empty"
+        )
     if cfg.report:
         report = _write_report(cfg.out)
         if report:

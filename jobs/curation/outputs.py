@@ -29,6 +29,7 @@ class Written:
     by_status: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
     judge: Counter[str] = field(default_factory=Counter)  # ok / unparseable / failed
+    renamed_ids: int = 0  # rows whose input id other rows held too (id is now id@source)
 
 
 def write_outputs(ledger, out: str, *, embedding_map: dict[str, list] | None = None) -> Written:
@@ -96,6 +97,7 @@ def count_batch(batch: pa.Table, counts: Written) -> None:
         counts.by_reason[(status, reason or "")] += n
     judged = batch["judge_status"].drop_null().to_pylist()
     counts.judge.update(s.split(":", 1)[0] for s in judged if s)
+    counts.renamed_ids += batch.num_rows - batch["input_id"].null_count
 
 
 def write_summary(result: CurateResult, out: str) -> None:
@@ -110,13 +112,16 @@ def reason_counts(counts: Written) -> list[ReasonCount]:
 
 
 def _training_record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
+    record = {
         "id": row["id"],
         "messages": json.loads(row["messages"]),
         "source": row["source"],
         "quality": row["quality"],
         "cluster": row["cluster"],
     }
+    if row["input_id"] is not None:
+        record["input_id"] = row["input_id"]
+    return record
 
 
 def _quarantine_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +149,11 @@ def print_summary(result: CurateResult, console: Console | None = None) -> None:
         " + ".join(f"{counts.get(s, 0)} {s}" for s in schema.FINAL_STATUSES)
         + f" = {sum(counts.values())} rows"
     )
+    if result.renamed_ids:
+        console.print(
+            f"{result.renamed_ids} rows shared their id with other rows: each got id@source "
+            "as its id (input_id in the ledger keeps the original)"
+        )
     cov = result.coverage
     if cov:
         console.print(

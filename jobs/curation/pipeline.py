@@ -16,6 +16,7 @@ from jobs.curation.stages import (
     cover,
     dedup,
     embed,
+    ids,
     ifd,
     instructions,
     judge,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 STAGES = (
     read,  # files -> canonical rows; bad rows quarantined
+    ids,  # an id more than one row holds becomes id@source in each of them
     score,  # the rules' score; low scorers and stale rows dropped
     embed,  # row vectors (and instruction / response parts) in an actor pool
     relevance,  # responses that fit other instructions better: mismatched

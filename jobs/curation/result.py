@@ -53,6 +53,9 @@ class CurateResult:
     """Rows each stage took in (still active after the stages before it)."""
     outputs: dict[str, str]
     """Output file name -> path or URI."""
+    renamed_ids: int = 0
+    """Rows whose input id other rows held too; each got ``id@source`` as its id (the
+    ledger's ``input_id`` keeps the original)."""
     report: str | None = None
     """report.html, when written."""
     config: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +88,7 @@ class CurateResult:
             seconds=dict(data.get("seconds", {})),
             rows_in=dict(data.get("rows_in", {})),
             outputs=dict(data.get("outputs", {})),
+            renamed_ids=int(data.get("renamed_ids", 0)),
             report=data.get("report"),
             config=dict(data.get("config", {})),
         )

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ import ray
 from ray.data import ActorPoolStrategy, Dataset
 from rich.console import Console
 
+from infra.errors import FinesiftError
 from jobs.curation.stage import Plan, Resources, Stage
 from quality import schema
 
@@ -91,6 +93,11 @@ def run_stages(stages: Iterable[Stage], console: Console | None = None) -> Outco
         stage did.
     """
     console = console or Console(stderr=True)
+    with _user_errors():
+        return _run_stages(stages, console)
+
+
+def _run_stages(stages: Iterable[Stage], console: Console) -> Outcome:
     active: Dataset | None = None
     decided: list[Dataset] = []
     runs: list[StageRun] = []
@@ -118,6 +125,36 @@ def run_stages(stages: Iterable[Stage], console: Console | None = None) -> Outco
         decided.append(active)  # a pipeline that ends before every row is decided
     pieces = [d.map_batches(to_row_schema, batch_format="pyarrow") for d in decided]
     return Outcome(ledger=pieces[0].union(*pieces[1:]), stages=runs)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A user error raised inside a Ray task (an input deleted since planning) arrives
+    wrapped in Ray's exception, its message grown by a traceback and Ray's retry advice:
+    raise it as the one-line error it was, which the CLI prints as such."""
+    try:
+        yield
+    except Exception as exc:
+        cause = _user_cause(exc)
+        if cause is None:
+            raise
+        raise type(cause)(str(cause).split("\n", 1)[0]) from None
+
+
+def _user_cause(exc: BaseException) -> FinesiftError | None:
+    from ray.exceptions import RayError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, FinesiftError) and not isinstance(current, RayError):
+            return current
+        cause = getattr(current, "cause", None)  # RayTaskError keeps the task's exception here
+        if not isinstance(cause, BaseException):
+            cause = None
+        current = cause or current.__cause__ or current.__context__
+    return None
 
 
 def _read(stage: Stage) -> Dataset:

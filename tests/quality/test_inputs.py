@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.errors import InputError
-from quality import inputs, readers
+from quality import lines as lines_module
 from quality.inputs import discover, plan_chunks
 from quality.readers import read_all, read_chunk
 
@@ -60,8 +60,7 @@ def test_split_sources_are_physical_line_numbers(
     mixed_jsonl: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # newline counts and line skips both cross block boundaries
-    monkeypatch.setattr(inputs, "_SCAN_BLOCK", 7)
-    monkeypatch.setattr(readers, "_SCAN_BLOCK", 7)
+    monkeypatch.setattr(lines_module, "BLOCK", 7)
     lines = mixed_jsonl.read_bytes().split(b"\n")
     for row in read_all([str(mixed_jsonl)], chunk_bytes=29):
         line_no = int(row["source"].rsplit(":", 1)[1])

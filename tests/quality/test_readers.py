@@ -101,11 +101,18 @@ def test_gzipped_jsonl(tmp_path: Path) -> None:
     assert reasons(rows, path) == {1: None, 3: "invalid_json", 4: None}
 
 
-def test_truncated_gzip_is_an_input_error(tmp_path: Path) -> None:
+def test_truncated_gzip_is_quarantined_line_by_line(tmp_path: Path) -> None:
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(gzip.compress(jsonl(*[alpaca(i) for i in range(200)]))[:-30])
-    with pytest.raises(InputError, match="cut.jsonl.gz"):
-        list(read_all([str(path)]))
+    rows = list(read_all([str(path)]))
+    # A stream that fails cannot vouch for any of its text (corruption can end like a
+    # cut): each line is quarantined where it stands, its text kept, then the rest.
+    *lines, rest = rows
+    assert {(r["status"], r["reason"]) for r in rows} == {("quarantined", "unreadable")}
+    assert [r["source"] for r in lines] == [f"{path}:{i + 1}" for i in range(len(lines))]
+    assert [json.loads(r["raw"]) for r in lines] == [alpaca(i) for i in range(len(lines))]
+    assert 150 < len(lines) < 200 and rest["source"] == f"{path}:{len(lines) + 1}"
+    assert "Compressed file ended" in rest["detail"] and "Re-export" in rest["detail"]
 
 
 def test_json_array_sources_are_indices(tmp_path: Path) -> None:
@@ -126,18 +133,30 @@ def test_json_object_with_data_list_and_gz(tmp_path: Path) -> None:
     assert [r["source"] for r in rows] == [f"{path}#0", f"{path}#1"]
 
 
-def test_json_file_that_does_not_parse_is_one_quarantined_row(tmp_path: Path) -> None:
+def test_json_array_with_a_syntax_error_keeps_the_records_that_parse(tmp_path: Path) -> None:
     broken = tmp_path / "a_broken.json"
-    broken.write_text('[{"instruction": "x", "output": "y"},\n  {"oops" 1}\n]\n')
+    broken.write_text(
+        '[{"instruction": "x", "output": "y"},\n  {"oops" 1},\n  ' + json.dumps(alpaca(2)) + "\n]\n"
+    )
     good = tmp_path / "b_good.jsonl"
     good.write_bytes(jsonl(alpaca(1)))
     rows = list(read_all([str(tmp_path)]))
-    assert [(r["status"], r["reason"]) for r in rows] == [
-        ("quarantined", "invalid_json"),
-        ("active", None),
+    assert [(r["source"], r["status"], r["reason"]) for r in rows] == [
+        (f"{broken}#0", "active", None),
+        (f"{broken}#1", "quarantined", "invalid_json"),
+        (f"{broken}#2", "active", None),
+        (f"{good}:1", "active", None),
     ]
-    assert rows[0]["source"] == f"{broken}:2"
-    assert rows[0]["raw"].startswith('[{"instruction"')
+    assert rows[1]["raw"] == '{"oops" 1}'
+    assert rows[1]["detail"] == "Expecting ':' delimiter at line 2 column 11 of the file"
+
+
+def test_json_document_with_no_array_to_recover_is_one_quarantined_row(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text('{"instruction": "x",\n "output" "y"}')
+    (row,) = read_all([str(path)])
+    assert (row["source"], row["reason"]) == (f"{path}:2", "invalid_json")
+    assert row["detail"].endswith("the whole file was skipped")
 
 
 def test_json_extension_holding_json_lines(tmp_path: Path) -> None:

@@ -24,13 +24,26 @@ PART_COLUMNS = ("instruction_embedding", "response_embedding")
 
 def build(cfg: CurateConfig) -> Stage:
     """A static model is distilled now, on the driver, if it is not cached yet: otherwise
-    the first actor would distil it (minutes) while the others wait holding their CPUs."""
+    the first actor would distil it (minutes) while the others wait holding their CPUs.
+    Any other embed.model is resolved now, so a missing model is one line before Ray
+    starts rather than an error in every embedding actor.
+
+    Raises:
+        ModelNotFoundError: embed.model cannot be found.
+    """
+    from infra.errors import ModelNotFoundError
+    from infra.models import resolve_encoder_path
     from quality.embeddings import is_static_model
 
     e = cfg.embed
     static = is_static_model(e.model)
     if static and e.model == "static":
         prepare_static_model()
+    elif e.model != "hashing":
+        try:
+            resolve_encoder_path(e.model)
+        except ModelNotFoundError as err:
+            raise ModelNotFoundError(f"embed.model={e.model}: {err}") from None
     # A static model is a tokenizer and a table lookup: a GPU would sit idle (and on an
     # autoscaling cluster a GPU node would start for nothing).
     gpus = 0.0 if static else e.num_gpus

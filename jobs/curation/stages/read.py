@@ -21,11 +21,23 @@ def build(cfg: CurateConfig) -> Stage:
     """Find the input files and cut them into chunks now, before Ray starts.
 
     Raises:
-        InputError: a missing input path or an unsupported file format.
+        InputError: a missing, unreadable or unsupported input, a file name that is not
+            UTF-8, every input empty, or ``cfg.out`` inside an input directory.
     """
-    from quality.inputs import discover, plan_chunks
+    from infra.errors import InputError
+    from quality.inputs import all_empty, check_out_apart, discover, plan_chunks
 
-    chunks = plan_chunks(discover(cfg.inputs), cfg.read.chunk_bytes)
+    files = discover(cfg.inputs)
+    check_out_apart(cfg.out, cfg.inputs)
+    chunks = plan_chunks(files, cfg.read.chunk_bytes)
+    if all_empty(files):
+        # Known for free before Ray starts: nothing can come out of the run but an empty
+        # ledger, and the likelier story is a wrong path or a failed export.
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise InputError(
+            f"every input file is empty (0 bytes): {shown}. Nothing to curate: check the "
+            "paths, or the export that wrote these files"
+        )
     return Stage(
         name="read",
         process=read_chunk_blocks,
