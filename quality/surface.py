@@ -91,11 +91,12 @@ def misspelled_share(text: str, lexicon: frozenset[str]) -> float:
     """
     if not text:
         return 0.0
-    parts = (p for run in _LETTERS.findall(text) for p in _WORD_PART.findall(run))
-    checked = [p.lower() for p in parts if len(p) >= MIN_WORD]
+    # One pass over the text: a word part never spans a non-letter, so this finds the
+    # same parts as splitting runs of letters first.
+    checked = [p for p in _WORD_PART.findall(text) if len(p) >= MIN_WORD]
     if not checked:
         return 0.0
-    return sum(w not in lexicon for w in checked) / len(checked)
+    return sum(p.lower() not in lexicon for p in checked) / len(checked)
 
 
 def surface_term(
