@@ -13,6 +13,7 @@ from jobs.curation.stage import Stage, check_order
 from jobs.curation.stages import (
     cluster,
     compose,
+    decontaminate,
     dedup,
     embed,
     ifd,
@@ -32,6 +33,7 @@ STAGES = (
     score,  # heuristic quality score; low scorers and stale rows dropped
     instructions,  # same instruction: exact duplicates, then conflicts
     embed,  # row vectors in an actor pool
+    decontaminate,  # rows duplicating an evaluation set's row (filters.decontaminate)
     cluster,  # k-means; rows far from the reference set dropped
     relevance,  # responses that fit other instructions better: mismatched
     dedup,  # per cluster: MinHash near-duplicates, then semantic duplicates
