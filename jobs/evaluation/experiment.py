@@ -157,7 +157,8 @@ def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
     console.print(f"[bold cyan]finesift experiment[/] curating {cfg.data} to {cfg.budget} rows")
     curate_cfg = with_values(
         cfg.curate,
-        {"inputs": (cfg.data,), "out": str(out), "report": False, "selection.budget": cfg.budget},
+        {"inputs": (cfg.data,), "out": str(out), "report": False, "selection.budget": cfg.budget}
+        | {"filters.decontaminate": (*cfg.curate.filters.decontaminate, cfg.eval_data)},
     )
     return curate(curate_cfg)
 
