@@ -110,7 +110,9 @@ def test_a_turning_held_out_loss_stops_the_run_and_the_best_checkpoint_is_publis
     assert result.adapter_step == meta["adapter_step"] == best_step < result.steps
     assert result.eval_loss == meta["final_eval_loss"] == best_loss
     assert meta["last_eval_loss"] == evals[-1][1] > result.eval_loss
-    assert held_out_loss(result.adapter_dir, tiny_model_dir, cfg) == pytest.approx(best_loss, rel=1e-4)
+    assert held_out_loss(result.adapter_dir, tiny_model_dir, cfg) == pytest.approx(
+        best_loss, rel=1e-4
+    )
     message = meta["early_stop"]["message"]
     assert f"after step {best_step}" in message and f"kept step {best_step}" in message
     assert "Noisy data or too many epochs?" in message and message in result.notes
@@ -123,3 +125,72 @@ def test_a_turning_held_out_loss_stops_the_run_and_the_best_checkpoint_is_publis
     logged = [(e.step, e.value) for e in events.Scalars("eval/loss")]
     assert [s for s, _ in logged if s > 0] == [s for s, _ in evals]
     assert all(math.isfinite(v) for _, v in logged)
+
+
+def test_an_out_of_memory_error_is_retried_with_half_the_batch(
+    ray_session, tmp_path, tiny_model_dir
+):
+    import torch
+
+    from jobs.training.train import train
+
+    data, held = contradicting(tmp_path)
+    cfg = config(
+        tmp_path,
+        tiny_model_dir,
+        data,
+        held,
+        "optim.learning_rate=0.02",
+        "optim.max_steps=4",
+        "checkpoint.every_steps=2",
+        "eval.every_steps=2",
+        "scaling.max_failures=0",  # the retry must not need (or use up) a failure
+    )
+    result = train(cfg, oom_at_step=3)
+
+    assert result.steps == 4 and result.resumed_from == (2,)  # from the step-2 checkpoint
+    meta = json.loads((result.adapter_dir / "finesift.json").read_text())
+    assert meta["oom_recoveries"] == [
+        {
+            "step": 3,
+            "from": {"batch_size": 4, "gradient_accumulation": 1},
+            "to": {"batch_size": 2, "gradient_accumulation": 2},
+        }
+    ]
+    assert meta["batch"] == {
+        "batch_size": 2,
+        "gradient_accumulation": 2,
+        "workers": 1,
+        "effective": 4,  # the same effective batch as configured: 4 x 1 x 1 worker
+    }
+    assert meta["config"]["optim"]["batch_size"] == 4  # what was asked, kept apart
+    assert any("ran out of memory at step 3 with batch 4" in n for n in result.notes)
+    # The steps after the retry really ran with batch 2: the last checkpoint's own args.
+    args = torch.load(
+        tmp_path / "runs" / "turn" / "checkpoint-0000004" / "training_args.bin", weights_only=False
+    )
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 2)
+    # A rerun of the name starts from the batch that fits, not the one that failed.
+    memory = json.loads((tmp_path / "runs" / "turn" / "finesift-memory.json").read_text())
+    assert memory["fits"] == {"batch_size": 2, "gradient_accumulation": 2}
+
+
+def test_two_ddp_workers_stop_together_at_the_same_step(ray_session, tmp_path, tiny_model_dir):
+    from jobs.training.train import train
+
+    data, held = contradicting(tmp_path)
+    cfg = config(tmp_path, tiny_model_dir, data, held, "scaling.num_workers=2")
+    result = train(cfg)
+
+    meta = json.loads((result.adapter_dir / "finesift.json").read_text())
+    assert result.stopped_early and result.steps < 30
+    assert meta["batch"]["workers"] == 2
+    evals = [(e["step"], e["eval_loss"]) for e in meta["eval_loss_history"] if e["step"] > 0]
+    best_step, best_loss = min(evals, key=lambda e: (e[1], e[0]))
+    assert result.adapter_step == best_step < result.steps and result.eval_loss == best_loss
+    # Both ranks reached the stop step and saved it together (each its RNG state), and the
+    # run ended there: no rank went on training while the other waited in a collective.
+    stop = tmp_path / "runs" / "turn" / f"checkpoint-{result.steps:07d}"
+    assert {p.name for p in stop.glob("rng_state_*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
+    assert result.steps == evals[-1][0] == best_step + 6  # patience 3, an evaluation every 2
+    assert all(loss >= best_loss for _, loss in evals[-3:])
