@@ -84,8 +84,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
     except out_of_memory_errors() as exc:
         # One exception type the driver recognizes, whatever Ray does to the original.
-        raise WorkerOutOfMemory(
-            f"rank {rank} ran out of memory at step {trainer.state.global_step} with "
+        raise WorkerOutOfMemory(  # global_step counts finished steps: the next one failed
+            f"rank {rank} ran out of memory at step {trainer.state.global_step + 1} with "
             f"batch {cfg.optim.batch_size} x accumulation {cfg.optim.gradient_accumulation}: "
             f"{exc}"
         ) from exc

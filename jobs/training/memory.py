@@ -101,11 +101,11 @@ class InjectedOutOfMemory(TrainerCallback):
     def __init__(self, step: int) -> None:
         self.step = step
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Raise once the step is reached, as a CUDA allocator would mid-step."""
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Raise as step ``step`` starts, as a CUDA allocator would in its forward pass."""
         import torch
 
-        if state.global_step == self.step:
+        if state.global_step + 1 == self.step:
             raise torch.OutOfMemoryError(
                 f"finesift: injected out-of-memory error at step {self.step} "
                 f"(batch {args.per_device_train_batch_size})"

@@ -70,8 +70,11 @@ def prepare_rows(cfg: TrainConfig, model_path: str) -> PreparedRows:
             examples, cfg.eval.fraction, cfg.eval.max_rows, cfg.seed
         )
     policy = (tokenizer, cfg.text.max_length, cfg.text.too_long, cfg.text.train_on)
-    train_rows, lengths = apply_length_policy(train_rows, *policy)
-    eval_rows, eval_lengths = apply_length_policy(eval_rows, *policy)
+    try:
+        train_rows, lengths = apply_length_policy(train_rows, *policy)
+        eval_rows, eval_lengths = apply_length_policy(eval_rows, *policy)
+    except ValueError as exc:  # a tokenizer that cannot say where the answers are
+        raise FinesiftError(f"base model {cfg.base_model}: {exc}") from exc
     for split, rep in (("training", lengths), ("eval", eval_lengths)):
         notes += length_notes(split, rep, cfg)
     if not train_rows:

@@ -114,3 +114,22 @@ def test_rows_duplicating_evaluation_rows_are_dropped_and_name_them(tmp_path, ra
     counted = {(c.status, c.reason): c.rows for c in result.by_reason}
     assert counted[("dropped", "contaminated")] == 3
     assert result.rows_in["decontaminate"] == len(rows)  # right after embed: nothing decided yet
+
+
+def test_rows_curate_found_contaminated_are_left_out_of_uncurated_arms(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs.curation.outputs import without_contaminated
+
+    ledger = pa.table(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "reason": ["contaminated", None, "exact_duplicate", "conflict", "exact_duplicate"],
+            "duplicate_of": [None, None, "a", None, "b"],  # c: a copy of the contaminated a
+            "kept_instead": [None, None, None, "a", None],  # d: another answer to a's question
+        }
+    )
+    pq.write_table(ledger, tmp_path / "ledger.parquet")
+    rows = [{"id": i} for i in ("a", "b", "c", "d", "e", "f")]
+    assert [r["id"] for r in without_contaminated(rows, tmp_path)] == ["b", "e", "f"]
