@@ -170,3 +170,19 @@ def test_eval_rows_that_also_appear_in_the_data_are_warned_about(tmp_path, tiny_
     assert warning.startswith("2 of 3 --eval-data rows")
     assert "(1 identical, 1 with the same instruction)" in warning
     assert f"filters.decontaminate={held}" in warning
+
+
+def test_strict_and_tracking_are_options_of_the_train_command(monkeypatch):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+    from jobs.training import train as train_job
+
+    seen = {}
+    monkeypatch.setattr(train_job, "train", lambda cfg: seen.setdefault("cfg", cfg))
+    args = ["train", "--data", "d.jsonl", "--name", "n", "--strict", "--tracking", "tensorboard"]
+    result = CliRunner().invoke(app, [*args, "early_stop.patience=5", "text.train_on=last"])
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert cfg.strict and cfg.trackers == ("tensorboard",)
+    assert (cfg.early_stop.patience, cfg.text.train_on) == (5, "last")
