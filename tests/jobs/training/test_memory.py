@@ -19,6 +19,7 @@ def test_the_batch_halves_and_the_effective_batch_stays(batch, accumulation, exp
 
 
 def test_out_of_memory_is_recognized_inside_ray_trains_error():
+    import ray.exceptions
     import torch
     from ray.train.v2.api.exceptions import WorkerGroupError
 
@@ -31,6 +32,11 @@ def test_out_of_memory_is_recognized_inside_ray_trains_error():
             raise RuntimeError("wrapped") from exc
     except RuntimeError as wrapped:
         assert is_out_of_memory(wrapped)
+    killed = ray.exceptions.OutOfMemoryError(
+        "Task was killed due to the node running low on memory"
+    )
+    assert is_out_of_memory(WorkerGroupError("1 worker failed", {1: killed}))  # Ray's monitor
+    assert is_out_of_memory(MemoryError())  # the host
     other = WorkerGroupError("1 worker failed", {0: ValueError("bad row"), 1: RuntimeError("x")})
     assert not is_out_of_memory(other)
     assert not is_out_of_memory(None)
