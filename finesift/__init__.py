@@ -65,7 +65,7 @@ def train(
 ) -> TrainResult:
     """``finesift train``: fine-tune a LoRA adapter (options: data, name, eval_data,
     base_model, adapters_dir, num_workers, use_gpu, storage_path, max_failures, max_steps,
-    merge)."""
+    merge, strict, tracking)."""
     from jobs.cli.training import TRAIN
     from jobs.training.train import train as run
 

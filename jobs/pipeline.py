@@ -118,9 +118,11 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     report: dict[str, Any] = {"name": cfg.name, "out": str(out), "steps": {}}
 
     step("curate")
+    held_out = (cfg.eval_data,) if cfg.eval_data else ()  # kept out of the training rows
     curate_cfg = with_values(
         cfg.curate,
-        {"inputs": cfg.data, "out": str(out / "curated"), "selection.budget": cfg.budget},
+        {"inputs": cfg.data, "out": str(out / "curated"), "selection.budget": cfg.budget}
+        | {"filters.decontaminate": (*cfg.curate.filters.decontaminate, *held_out)},
     )
     curated = curate.run(curate_cfg)
     report["steps"]["curate"] = {"input_rows": curated.input_rows, "by_status": curated.by_status}

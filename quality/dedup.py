@@ -279,7 +279,7 @@ def _same_value_pairs(values: np.ndarray) -> np.ndarray:
     return np.concatenate(codes) if codes else np.empty(0, dtype=np.int64)
 
 
-def _band_values(signatures: np.ndarray, bands: int, rows: int) -> list[np.ndarray]:
+def band_values(signatures: np.ndarray, bands: int, rows: int) -> list[np.ndarray]:
     """One hashable value per row per band: the band's signature slice as bytes."""
     sig = np.ascontiguousarray(signatures)
     out = []
@@ -324,7 +324,7 @@ def fuzzy_dedup(
         return np.full(n, -1, dtype=np.int64)
     bands, rows = lsh_bands(threshold, num_perm)
     codes = np.unique(
-        np.concatenate([_same_value_pairs(v) for v in _band_values(signatures, bands, rows)])
+        np.concatenate([_same_value_pairs(v) for v in band_values(signatures, bands, rows)])
     )
     i, j = codes // n, codes % n
     keep = np.zeros(len(codes), dtype=bool)

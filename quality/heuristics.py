@@ -235,3 +235,45 @@ def evaluate_batch(
         failed.append(row_failed)
         reasons.append(reason)
     return scores, failed, reasons
+
+
+def evaluate_conversations(
+    conversations: Sequence[Sequence[tuple[str, str]]],
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> tuple[np.ndarray, list[list[str]], list[str | None]]:
+    """Score rows by every assistant turn: a conversation is as good as its worst answer.
+
+    Each (prompt, response) pair (see :func:`quality.records.assistant_turns`) is scored as
+    a row of its own; the row's score is the lowest turn score, its failed rules those
+    failed by any turn (registry order) and its reason the heaviest of them. Training
+    learns every assistant turn, so one empty or garbled answer spoils the row. A row with
+    one turn scores exactly as :func:`evaluate_batch` scores it.
+
+    Args:
+        conversations: per row, its (prompt, response) pairs; at least one per row.
+        thresholds: Per-rule threshold overrides by rule name.
+        weights: Per-rule penalty overrides in [0, 1] by rule name; 0 disables a rule.
+
+    Returns:
+        Scores (float64 array), failed rule names per row and the reason per row.
+
+    Raises:
+        ValueError: Unknown rule names, a weight outside [0, 1], or a row without turns.
+    """
+    active = _resolve(thresholds, weights)
+    weight_of = {rule.name: weight for rule, _, weight in active}
+    order = {name: i for i, name in enumerate(RULES)}
+    scores = np.empty(len(conversations), dtype=np.float64)
+    failed: list[list[str]] = []
+    reasons: list[str | None] = []
+    for i, turns in enumerate(conversations):
+        if not turns:
+            raise ValueError(f"conversation {i} has no assistant turn to score")
+        results = [_evaluate(prompt or "", response or "", active) for prompt, response in turns]
+        scores[i] = min(score for score, _, _ in results)
+        names = sorted({name for _, row_failed, _ in results for name in row_failed}, key=order.get)
+        failed.append(names)
+        reasons.append(max(names, key=lambda n: (weight_of[n], -order[n])) if names else None)
+    return scores, failed, reasons

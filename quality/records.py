@@ -193,6 +193,32 @@ def quarantined_row(*, source: str, raw: str, reason: str, detail: str) -> Row:
     )
 
 
+def assistant_turns(messages: str) -> list[tuple[str, str]]:
+    """Every assistant turn of a row with what precedes it, as curation reads a row.
+
+    Each pair is built like the row's own ``prompt``/``response``: the non-system turns
+    before the answer joined by a blank line, and the answer. The last pair is the row's
+    (prompt, response); a multi-turn conversation gives one pair per assistant turn.
+
+    Args:
+        messages: the row's ``messages`` column (a JSON list of ``{role, content}``).
+
+    Returns:
+        (prompt, response) pairs in conversation order; empty for an unparseable value.
+    """
+    try:
+        turns = json.loads(messages)
+    except (TypeError, json.JSONDecodeError):
+        return []
+    body = [t for t in turns if isinstance(t, dict) and t.get("role") != "system"]
+    texts = [str(t.get("content") or "") for t in body]
+    return [
+        ("\n\n".join(texts[:j]), texts[j])
+        for j, turn in enumerate(body)
+        if turn.get("role") == "assistant"
+    ]
+
+
 # --- schema-specific turn builders -------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ REASONS = {
     # filters
     "stale": "timestamp older than filters.since",
     "off_distribution": "far from every row of the trusted reference set",
+    "contaminated": "duplicates (exact, fuzzy or semantic) a row of an evaluation set",
     # model-based signals
     "mismatched": "the response fits other instructions of the dataset better than its own",
     "misaligned": "IFD at or above signals.max_ifd: the instruction does not help the answer",

@@ -28,6 +28,8 @@ TRAIN = JobSpec(
         Opt("scaling.max_failures"),
         Opt("optim.max_steps"),
         Opt("merge", ("--merge",)),
+        Opt("strict", ("--strict",)),
+        Opt("tracking"),
     ),
 )
 

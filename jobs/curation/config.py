@@ -206,7 +206,7 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class FilterConfig:
-    """Optional filters: staleness and distance from a trusted reference set."""
+    """Optional filters: staleness, distance from a trusted reference set, evaluation sets."""
 
     since: str | None = None
     """ISO date; rows with an older timestamp are dropped as stale. Rows without one are kept."""
@@ -214,8 +214,19 @@ class FilterConfig:
     """A small trusted dataset (any supported format); rows far from it are off_distribution."""
     reference_min_similarity: float = 0.3
     """Rows whose best cosine similarity to the reference set is below this are dropped."""
+    decontaminate: tuple[str, ...] = ()
+    """Evaluation sets (FILE[,FILE]): rows that duplicate one of their rows (the same text or
+    instruction, or near/semantic duplicates at the dedup thresholds) are dropped as
+    contaminated, so held-out scores measure generalization, not memory."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.decontaminate, str):  # filters.decontaminate=a.jsonl,b.jsonl
+            files = tuple(f.strip() for f in self.decontaminate.split(",") if f.strip())
+            object.__setattr__(self, "decontaminate", files)
+        check(
+            all(isinstance(f, str) and f for f in self.decontaminate),
+            "filters.decontaminate must be evaluation file paths, e.g. heldout.jsonl,test.jsonl",
+        )
         if self.since is not None:
             from quality.filters import parse_since
 

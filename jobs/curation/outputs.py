@@ -111,6 +111,26 @@ def reason_counts(counts: Written) -> list[ReasonCount]:
     return [ReasonCount(status=s, reason=r, rows=n) for (s, r), n in ordered]
 
 
+def without_contaminated(rows: list[dict[str, Any]], out: str | Any) -> list[dict[str, Any]]:
+    """``rows`` minus those the curate run in ``out`` found contaminated (by id).
+
+    For rows that reach training without curation (an experiment's baseline arms), so
+    they leave an evaluation set's rows out too. Besides the rows dropped as
+    ``contaminated``, that is the rows an earlier stage dropped as their exact duplicates,
+    agreeing answers or conflicts: those share the contaminated row's instruction, but
+    were decided (and named it in ``duplicate_of`` / ``kept_instead``) before
+    decontamination ran.
+    """
+    with storage.open_input(storage.join(str(out), "ledger.parquet")) as handle:
+        ledger = pq.read_table(handle, columns=["id", "reason", "duplicate_of", "kept_instead"])
+    entries = ledger.to_pylist()
+    dropped = {e["id"] for e in entries if e["reason"] == "contaminated"}
+    dropped |= {
+        e["id"] for e in entries if e["duplicate_of"] in dropped or e["kept_instead"] in dropped
+    }
+    return [row for row in rows if row["id"] not in dropped]
+
+
 def _training_record(row: dict[str, Any]) -> dict[str, Any]:
     record = {
         "id": row["id"],

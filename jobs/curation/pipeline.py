@@ -14,6 +14,7 @@ from jobs.curation.stages import (
     cluster,
     compose,
     cover,
+    decontaminate,
     dedup,
     embed,
     ids,
@@ -34,6 +35,7 @@ STAGES = (
     ids,  # an id more than one row holds becomes id@source in each of them
     score,  # the rules' score; low scorers and stale rows dropped
     embed,  # row vectors (and instruction / response parts) in an actor pool
+    decontaminate,  # rows duplicating an evaluation set's row (filters.decontaminate)
     relevance,  # responses that fit other instructions better: mismatched
     ifd,  # instruction-following difficulty and perplexity from a causal LM (off by default)
     judge,  # an LLM judge's rating (off by default)

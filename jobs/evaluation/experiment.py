@@ -32,6 +32,7 @@ from rich.table import Table
 
 from infra.config import with_values
 from infra.errors import InputError
+from jobs.curation.outputs import without_contaminated
 from jobs.curation.result import CurateResult
 from jobs.evaluation.config import ExperimentConfig
 from jobs.evaluation.result import EvalResult, ExperimentResult
@@ -69,6 +70,7 @@ def run(cfg: ExperimentConfig) -> ExperimentResult:
     curate_summary = None
     if "curated" in cfg.arms:
         curate_summary = _curate(cfg, out)
+        pool = without_contaminated(pool, out)  # the baselines leave the held-out rows out too
         data_files["curated"] = out / "selected.jsonl"
     n_random = _count_lines(data_files["curated"]) if "curated" in data_files else cfg.budget
     if "random" in cfg.arms:
@@ -157,7 +159,8 @@ def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
     console.print(f"[bold cyan]finesift experiment[/] curating {cfg.data} to {cfg.budget} rows")
     curate_cfg = with_values(
         cfg.curate,
-        {"inputs": (cfg.data,), "out": str(out), "report": False, "selection.budget": cfg.budget},
+        {"inputs": (cfg.data,), "out": str(out), "report": False, "selection.budget": cfg.budget}
+        | {"filters.decontaminate": (*cfg.curate.filters.decontaminate, cfg.eval_data)},
     )
     return curate(curate_cfg)
 

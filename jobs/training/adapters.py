@@ -25,6 +25,9 @@ STATE_FILE = "finesift-state.json"
 """Written into every checkpoint by rank 0: steps resumed from, peak memory."""
 RUN_MANIFEST = "finesift-run.json"
 """Written into the Ray Train run directory when a run starts: its identity."""
+MEMORY_FILE = "finesift-memory.json"
+"""Written into the Ray Train run directory after an out-of-memory retry: the batch shape
+that fits, so a rerun of the same name starts with it."""
 # Trainer checkpoint files that are resume state, not part of the shipped adapter.
 RESUME_ONLY = (
     "optimizer.pt",
@@ -120,28 +123,66 @@ def _run_store(storage_path: str, name: str) -> tuple[Any, str]:
     return fs, f"{root.rstrip('/')}/{name}"
 
 
-def read_run_manifest(storage_path: str, name: str) -> dict[str, Any] | None:
-    """The identity recorded in the Ray Train run directory ``storage_path/name``."""
+def _read_run_json(storage_path: str, name: str, file_name: str) -> dict[str, Any] | None:
     import pyarrow.fs
 
     fs, run_dir = _run_store(storage_path, name)
-    path = f"{run_dir}/{RUN_MANIFEST}"
+    path = f"{run_dir}/{file_name}"
     if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
         return None
     with fs.open_input_stream(path) as handle:
         return json.loads(handle.read().decode("utf-8"))
 
 
-def write_run_manifest(storage_path: str, name: str, identity: dict[str, Any]) -> None:
-    """Record the run's identity beside its Ray Train checkpoints."""
+def _write_run_json(storage_path: str, name: str, file_name: str, data: dict[str, Any]) -> None:
     fs, run_dir = _run_store(storage_path, name)
     fs.create_dir(run_dir, recursive=True)
-    with fs.open_output_stream(f"{run_dir}/{RUN_MANIFEST}") as handle:
-        handle.write(json.dumps(identity, indent=2).encode("utf-8"))
+    with fs.open_output_stream(f"{run_dir}/{file_name}") as handle:
+        handle.write(json.dumps(data, indent=2).encode("utf-8"))
+
+
+def read_run_manifest(storage_path: str, name: str) -> dict[str, Any] | None:
+    """The identity recorded in the Ray Train run directory ``storage_path/name``."""
+    return _read_run_json(storage_path, name, RUN_MANIFEST)
+
+
+def write_run_manifest(storage_path: str, name: str, identity: dict[str, Any]) -> None:
+    """Record the run's identity beside its Ray Train checkpoints."""
+    _write_run_json(storage_path, name, RUN_MANIFEST, identity)
+
+
+def read_memory(storage_path: str, name: str, optim: Any) -> dict[str, Any]:
+    """The batch shape to start with: one an earlier out-of-memory retry of this run found,
+    while the configured shape is the one it started from; else the configured shape.
+
+    Returns:
+        ``{"batch_size", "gradient_accumulation", "recoveries"}``.
+    """
+    configured = _batch_shape(optim)
+    saved = _read_run_json(storage_path, name, MEMORY_FILE)
+    if saved is None or saved.get("configured") != configured:
+        return {**configured, "recoveries": []}
+    return {**saved["fits"], "recoveries": saved.get("recoveries", [])}
+
+
+def write_memory(
+    storage_path: str, name: str, configured: Any, fits: Any, recoveries: list[dict[str, Any]]
+) -> None:
+    """Record the batch shape an out-of-memory retry moved to (see :func:`read_memory`)."""
+    data = {
+        "configured": _batch_shape(configured),
+        "fits": _batch_shape(fits),
+        "recoveries": recoveries,
+    }
+    _write_run_json(storage_path, name, MEMORY_FILE, data)
+
+
+def _batch_shape(optim: Any) -> dict[str, int]:
+    return {"batch_size": optim.batch_size, "gradient_accumulation": optim.gradient_accumulation}
 
 
 def summarize_history(log_history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Loss curves, the base model's eval loss (step 0), the final one, and tokens/s."""
+    """Loss curves, the base model's eval loss (step 0), the last one, and tokens/s."""
     train = [
         {
             "step": e["step"],
@@ -162,7 +203,7 @@ def summarize_history(log_history: list[dict[str, Any]]) -> dict[str, Any]:
         "train_loss_history": train,
         "eval_loss_history": evals,
         "base_eval_loss": base,
-        "final_eval_loss": trained[-1]["eval_loss"] if trained else None,
+        "last_eval_loss": trained[-1]["eval_loss"] if trained else None,
         # Training-loop tokens/s of the last session (model loading excluded).
         "tokens_per_second": speeds[-1] if speeds else None,
     }
@@ -189,11 +230,13 @@ def build_meta(
     eval_rows: int,
     runtime_s: float,
     config: dict[str, Any],
+    latest: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The content of finesift.json, from a final checkpoint's trainer and run state.
+    """The content of finesift.json, from the published checkpoint and the run's latest.
 
     Args:
-        checkpoint_dir: the Trainer checkpoint the adapter comes from.
+        checkpoint_dir: the Trainer checkpoint the adapter comes from (the best one).
         identity: :func:`run_identity` (base model and data).
         name: the adapter name.
         eval_data: the --eval-data file, or None when rows were held out of the data.
@@ -201,10 +244,16 @@ def build_meta(
         eval_rows: rows evaluated on.
         runtime_s: wall time of this ``finesift train`` invocation.
         config: the full config as a dict.
+        latest: ``{"trainer_state", "run_state"}`` of the run's latest checkpoint, whose log
+            history is the whole loss curve; None when it is ``checkpoint_dir`` itself.
+        run: how the run went (early stop, out-of-memory retries, batch, notes).
     """
-    state = json.loads((checkpoint_dir / "trainer_state.json").read_text())
-    run_state_file = checkpoint_dir / STATE_FILE
-    run_state = json.loads(run_state_file.read_text()) if run_state_file.is_file() else {}
+    own = json.loads((checkpoint_dir / "trainer_state.json").read_text())
+    if latest is None:
+        run_state_file = checkpoint_dir / STATE_FILE
+        run_state = json.loads(run_state_file.read_text()) if run_state_file.is_file() else {}
+        latest = {"trainer_state": own, "run_state": run_state}
+    state, run_state = latest["trainer_state"], latest["run_state"]
     eval_source: dict[str, Any] = {"held_out_from_data": eval_rows}
     if eval_data:
         from jobs.training.data import file_sha256
@@ -213,6 +262,13 @@ def build_meta(
     from jobs.review.sidecar import review_of
 
     data = identity["data"]
+    history = summarize_history(state["log_history"])
+    # The published adapter's held-out loss: the evaluation at its own step.
+    own_evals = [
+        e["eval_loss"]
+        for e in own["log_history"]
+        if "eval_loss" in e and e["step"] == own["global_step"]
+    ]
     return {
         **identity,
         # A person verified the data (`finesift review`): the export's record, else None.
@@ -222,13 +278,21 @@ def build_meta(
         "train_rows": train_rows,
         "eval_rows": eval_rows,
         "steps": state["global_step"],
+        "adapter_step": own["global_step"],
         "max_steps": state["max_steps"],
         "epochs": state.get("epoch"),
         "tokens_seen": state.get("num_input_tokens_seen"),
         "runtime_s": round(runtime_s, 1),
         "resumed_from": run_state.get("resumed_from", []),
         "peak_rss_mb": run_state.get("peak_rss_mb"),
-        **summarize_history(state["log_history"]),
+        **history,
+        # finesift.json's eval loss is the adapter's: the best checkpoint's, not the last's.
+        "final_eval_loss": own_evals[-1] if own_evals else history["last_eval_loss"],
+        "early_stop": None,
+        "oom_recoveries": [],
+        "batch": run_state.get("batch"),
+        "notes": [],
+        **(run or {}),
         "config": config,
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -13,6 +13,7 @@ from infra.config import check
 from infra.storage import is_uri
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts")
+TRACKERS = ("tensorboard", "mlflow", "wandb", "trackio")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class LoraSettings:
     e.g. [q_proj, v_proj]."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.target_modules, list):  # YAML and key=value give a list
+            object.__setattr__(self, "target_modules", tuple(self.target_modules))
         check(self.r > 0, "lora.r must be a positive integer, e.g. 16")
         check(self.alpha > 0, "lora.alpha must be positive, e.g. 2 * lora.r")
         check(0.0 <= self.dropout < 1.0, "lora.dropout must be in [0, 1)")
@@ -55,10 +58,14 @@ class TextSettings:
     packing: bool = False
     """Pack several short rows into each max_length sequence: fewer padding tokens, faster
     epochs; the row count per step then varies."""
+    train_on: str = "all"
+    """Assistant turns the loss covers in a multi-turn conversation: 'all' of them, or the
+    'last' one only (earlier turns are then context). System and user turns never count."""
 
     def __post_init__(self) -> None:
         check(self.max_length >= 16, "text.max_length must be at least 16 tokens")
         check(self.too_long in ("truncate", "skip"), "text.too_long must be truncate or skip")
+        check(self.train_on in ("all", "last"), "text.train_on must be all or last")
 
 
 @dataclass(frozen=True)
@@ -127,14 +134,33 @@ class EvalSettings:
 
 
 @dataclass(frozen=True)
+class EarlyStopSettings:
+    """Stop a run whose held-out loss has turned (needs held-out rows)."""
+
+    patience: int = 3
+    """Evaluations in a row without an improvement of min_delta before the run stops; 0 never
+    stops early. At eval.every_steps=50, 3 means 150 steps without progress: one noisy
+    evaluation does not stop a run, a trend does."""
+    min_delta: float = 0.0
+    """A held-out loss must beat the best so far by more than this to count as progress;
+    raise it (e.g. 0.01) to also stop on a plateau."""
+
+    def __post_init__(self) -> None:
+        check(self.patience >= 0, "early_stop.patience must be >= 0 (0 turns early stop off)")
+        check(self.min_delta >= 0, "early_stop.min_delta must be >= 0")
+
+
+@dataclass(frozen=True)
 class CheckpointSettings:
     """Checkpoints (adapter, optimizer, scheduler, step), persisted by Ray Train."""
 
     every_steps: int = 50
-    """Checkpoint every N optimizer steps and at the end; each costs a copy of the adapter
-    and its optimizer state (~3x the adapter size) to storage."""
+    """Checkpoint every N optimizer steps, at the end and whenever the held-out loss reaches a
+    new best; each costs a copy of the adapter and its optimizer state (~3x the adapter size)
+    to storage. Every checkpoint is evaluated on the held-out rows."""
     keep: int = 2
-    """Checkpoints kept in storage; older ones are deleted."""
+    """Checkpoints kept in storage: those with the lowest held-out loss (the latest is kept
+    too, to resume from); without held-out rows, the most recent."""
     logging_steps: int = 5
     """Print step, loss, tokens/s and time left every N steps."""
 
@@ -159,7 +185,9 @@ class ScalingSettings:
     """Where Ray Train keeps checkpoints: a local directory (shared by all nodes on a
     cluster) or s3:// / gs:// URI. A rerun with the same --name resumes from here."""
     max_failures: int = 2
-    """Worker failures retried (from the last checkpoint) before the run fails; -1 = forever."""
+    """Failures (a lost worker, an error in training) retried from the last checkpoint before
+    the run fails; -1 = forever. Out-of-memory errors do not count: they are retried with
+    half the batch and twice the gradient accumulation, down to batch 1."""
 
     def __post_init__(self) -> None:
         check(self.num_workers >= 0, "scaling.num_workers must be >= 0 (0 = automatic)")
@@ -197,13 +225,23 @@ class TrainConfig:
     """Also write adapters_dir/NAME/merged: the base model with the adapter folded in
     (a full model copy on disk, loadable without peft)."""
     tracking: str = "none"
-    """'none' or 'mlflow' (needs `pip install mlflow`)."""
+    """Where metrics go, as transformers' report_to: none, or one or more (comma-separated) of
+    tensorboard, mlflow, wandb, trackio; each needs its package (`pip install tensorboard`...).
+    Rank 0 reports."""
     tracking_uri: str = "mlruns"
     """MLflow tracking URI or local directory (relative to the working directory)."""
+    tracking_dir: str | None = None
+    """TensorBoard event files; default scaling.storage_path/NAME/tensorboard, beside the
+    checkpoints (`tensorboard --logdir runs/train` shows every run). Needed when the storage
+    path is an s3:// / gs:// URI."""
+    strict: bool = False
+    """Refuse to train when the data audit (run on data that did not come from `finesift
+    curate`) finds exact duplicates, empty or placeholder answers or conflicting answers."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     text: TextSettings = field(default_factory=TextSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    early_stop: EarlyStopSettings = field(default_factory=EarlyStopSettings)
     checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
 
@@ -212,12 +250,23 @@ class TrainConfig:
             self.name is None or valid_name(self.name),
             f"--name {self.name!r} must be {NAME_RULE} characters, e.g. smol-demo",
         )
-        check(self.tracking in ("none", "mlflow"), "tracking must be none or mlflow")
+        check(
+            self.tracking == "none"
+            or bool(self.trackers)
+            and all(t in TRACKERS for t in self.trackers),
+            f"tracking must be none or a comma-separated list of {', '.join(TRACKERS)}",
+        )
         check(
             self.push is None or is_uri(self.push),
             f"push {self.push!r} must be a storage URI, e.g. s3://bucket/adapters",
         )
         check(bool(self.base_model), "base_model must not be empty; use 'default'")
+
+    @property
+    def trackers(self) -> tuple[str, ...]:
+        """The tracking integrations asked for, in order; () for none."""
+        names = [t.strip() for t in self.tracking.split(",") if t.strip()]
+        return () if names == ["none"] else tuple(names)
 
     def require_inputs(self) -> None:
         """Check the fields a training run needs but a config file may leave unset."""

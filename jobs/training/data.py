@@ -2,8 +2,8 @@
 
 No Ray and no torch here; the driver prepares the rows once and hands them to the workers.
 Each conversation becomes a conversational prompt-completion example (prompt = the turns
-before the last assistant turn, completion = that turn), so TRL computes the loss on the
-answer tokens only, whatever the chat template.
+before the last assistant turn, completion = that turn); training joins them back and
+learns every assistant turn, or the last one (:mod:`jobs.training.masking`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ Message = dict[str, str]
 Example = dict[str, Any]  # {"id": str, "prompt": [Message], "completion": [Message]}
 
 ROLES = ("system", "user", "assistant", "tool")
+EMPTY_ANSWER = "empty answer"
+CURATE_FIELDS = frozenset({"messages", "quality", "cluster"})  # curate's selected.jsonl record
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -43,6 +45,14 @@ class LoadReport:
     """Skipped rows by reason."""
     examples_of_skips: list[str] = field(default_factory=list)
     """A few 'line N: reason' strings, for the warning."""
+    curated: int = 0
+    """Rows carrying the fields `finesift curate` writes beside the messages (quality and
+    cluster in selected.jsonl, and in review's verified.jsonl)."""
+
+    @property
+    def from_curate(self) -> bool:
+        """Every row of the file came out of ``finesift curate``."""
+        return self.rows > 0 and self.curated == self.rows
 
     def skip(self, line: int, reason: str) -> None:
         """Count one skipped row."""
@@ -103,8 +113,11 @@ def load_examples(path: str | Path) -> tuple[list[Example], LoadReport]:
             continue
         example = to_prompt_completion(messages)
         if example is None:
-            report.skip(line_no, "no assistant turn to learn from")
+            has_answer = any(m["role"] == "assistant" for m in messages[1:])
+            report.skip(line_no, EMPTY_ANSWER if has_answer else "no assistant turn to learn from")
             continue
+        if row.keys() >= CURATE_FIELDS:
+            report.curated += 1
         example["id"] = str(row.get("id") or _content_id(messages))
         examples.append(example)
     if report.rows == 0:
@@ -271,58 +284,72 @@ class LengthReport:
     """Rows over max_length and what was done about them."""
 
     too_long: int = 0
-    """Rows whose prompt + completion exceed max_length tokens."""
+    """Rows whose conversation exceeds max_length tokens."""
     prompt_fills: int = 0
-    """Of those, rows whose prompt alone fills max_length: truncation leaves no answer
-    token, so they are always skipped."""
+    """Of those, rows whose first learned token lies past max_length: truncation leaves no
+    answer token, so they are always skipped."""
     skipped: int = 0
     """Rows removed."""
     longest: int = 0
     """Tokens in the longest row."""
     tokens: int = 0
     """Tokens in all rows (before truncation)."""
+    unaligned_turns: int = 0
+    """Assistant turns left out of the loss because the chat template renders the history
+    differently once the conversation goes on (see :mod:`jobs.training.masking`)."""
+    nothing_to_learn: int = 0
+    """Rows skipped because none of their assistant turns could be located."""
+
+
+def messages_of(example: Example) -> list[Message]:
+    """The whole conversation of a prompt-completion example."""
+    return [*example["prompt"], *example["completion"]]
 
 
 def apply_length_policy(
-    examples: list[Example], tokenizer: Any, max_length: int, too_long: str
+    examples: list[Example],
+    tokenizer: Any,
+    max_length: int,
+    too_long: str,
+    train_on: str = "all",
 ) -> tuple[list[Example], LengthReport]:
     """Count rows longer than ``max_length`` tokens and skip them when asked.
 
-    Truncation itself happens in TRL (keeping the start); rows whose prompt alone fills
-    ``max_length`` would keep no answer token, so they are skipped either way.
+    Truncation itself happens in TRL (keeping the start); a row whose first learned token
+    lies past ``max_length`` would keep nothing to learn, so it is skipped either way.
 
     Args:
         examples: prompt-completion rows.
         tokenizer: a tokenizer with a chat template.
         max_length: the training sequence length.
         too_long: 'truncate' or 'skip'.
+        train_on: the assistant turns learned: 'all' or 'last'.
 
     Returns:
         The rows to train on, and a report.
     """
+    from jobs.training.masking import tokenize_conversation
+
     report = LengthReport()
     kept = []
     for example in examples:
-        total = len(_chat_ids(tokenizer, example["prompt"] + example["completion"], False))
+        tokens = tokenize_conversation(tokenizer, messages_of(example), train_on)
+        total, first = len(tokens.input_ids), tokens.first_learned
         report.tokens += total
         report.longest = max(report.longest, total)
+        report.unaligned_turns += tokens.unaligned_turns
+        if first is None:
+            report.nothing_to_learn += 1
+            report.skipped += 1
+            continue
         if total <= max_length:
             kept.append(example)
             continue
         report.too_long += 1
-        prompt_len = len(_chat_ids(tokenizer, example["prompt"], True))
-        if prompt_len >= max_length:
+        if first >= max_length:
             report.prompt_fills += 1
-        if too_long == "skip" or prompt_len >= max_length:
+        if too_long == "skip" or first >= max_length:
             report.skipped += 1
         else:
             kept.append(example)
     return kept, report
-
-
-def _chat_ids(tokenizer: Any, messages: list[Message], add_generation_prompt: bool) -> list[int]:
-    """Token ids of messages rendered with the tokenizer's chat template."""
-    out = tokenizer.apply_chat_template(
-        messages, tokenize=True, return_dict=True, add_generation_prompt=add_generation_prompt
-    )
-    return list(out["input_ids"])

@@ -13,6 +13,7 @@ one plain process.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -29,15 +30,23 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """The Ray Train worker function: fine-tune, checkpointing through ``ray.train.report``.
 
     Args:
-        loop_config: ``cfg`` (TrainConfig), ``rows`` (ObjectRef of {"train", "eval"}
-            example lists), ``cpus`` (threads for torch on CPU), ``run_id`` (unique per
-            ``finesift train`` invocation) and ``fail_at_step`` (test hook, or None).
+        loop_config: ``cfg`` (TrainConfig, with the batch shape of this attempt), ``rows``
+            (ObjectRef of {"train", "eval"} example lists), ``cpus`` (threads for torch on
+            CPU), ``run_id`` (unique per ``finesift train`` attempt), ``fail_at_step``
+            and ``oom_at_step`` (test hooks, or None).
+
+    Raises:
+        WorkerOutOfMemory: the worker ran out of memory; the driver retries with a smaller
+            batch.
     """
     import ray
     import ray.train
     import torch
 
     from infra.models import resolve_base_model
+    from jobs.training import tracking
+    from jobs.training.memory import InjectedOutOfMemory, WorkerOutOfMemory, out_of_memory_errors
+    from jobs.training.stopping import HeldOutLossCallback
 
     _quiet_libraries()
     cfg: TrainConfig = loop_config["cfg"]
@@ -53,8 +62,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     shutil.rmtree(work, ignore_errors=True)  # leftovers of a crashed attempt
     resume_dir, run_state = _restore(ray.train.get_checkpoint(), work / "resume")
     callbacks: list[TrainerCallback] = [RayReportCallback(run_state), ProgressPrinter()]
+    if rows["eval"]:
+        callbacks.append(HeldOutLossCallback(cfg.early_stop.patience, cfg.early_stop.min_delta))
     if loop_config.get("fail_at_step"):
         callbacks.append(InjectedFailure(int(loop_config["fail_at_step"])))
+    if loop_config.get("oom_at_step"):
+        callbacks.append(InjectedOutOfMemory(int(loop_config["oom_at_step"])))
     trainer = build_sft_trainer(
         cfg,
         model_path,
@@ -63,22 +76,38 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         output_dir=work / "out",
         callbacks=callbacks,
         eval_on_start=resume_dir is None and cfg.eval.base_loss,
+        report_to=tracking.report_to(cfg, rank),
     )
     try:
-        if resume_dir is not None and _already_done(trainer, resume_dir, rank):
+        if resume_dir is not None and _already_done(trainer, resume_dir, rank, cfg):
             return  # Trainer would run one extra step past max_steps when resumed at the end
         trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
+    except out_of_memory_errors() as exc:
+        # One exception type the driver recognizes, whatever Ray does to the original.
+        raise WorkerOutOfMemory(  # global_step counts finished steps: the next one failed
+            f"rank {rank} ran out of memory at step {trainer.state.global_step + 1} with "
+            f"batch {cfg.optim.batch_size} x accumulation {cfg.optim.gradient_accumulation}: "
+            f"{exc}"
+        ) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _already_done(trainer: Any, resume_dir: Path, rank: int) -> bool:
-    """True when the checkpoint already reached the steps this config plans."""
-    done = json.loads((resume_dir / "trainer_state.json").read_text())["global_step"]
+def _already_done(trainer: Any, resume_dir: Path, rank: int, cfg: TrainConfig) -> bool:
+    """True when the checkpoint already reached the planned steps, or stopped early."""
+    from jobs.training.stopping import eval_losses, replay
+
+    state = json.loads((resume_dir / "trainer_state.json").read_text())
+    done = state["global_step"]
     planned = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
-    if done >= planned and rank == 0:
-        print(f"[finesift] already trained to step {done}/{planned}; nothing to do", flush=True)
-    return done >= planned
+    progress = replay(eval_losses(state["log_history"]), cfg.early_stop.min_delta)
+    stopped = bool(trainer.eval_dataset is not None) and progress.should_stop(
+        cfg.early_stop.patience
+    )
+    if rank == 0 and (done >= planned or stopped):
+        why = "stopped early" if stopped and done < planned else "already trained"
+        print(f"[finesift] {why} at step {done}/{planned}; nothing to do", flush=True)
+    return done >= planned or stopped
 
 
 def _quiet_libraries() -> None:
@@ -117,7 +146,11 @@ def build_sft_trainer(
     eval_on_start: bool = False,
     report_to: str | None = None,
 ) -> Any:
-    """An SFTTrainer that trains a LoRA adapter on prompt-completion rows.
+    """An SFTTrainer that trains a LoRA adapter on the assistant turns of conversations.
+
+    The rows are tokenized here with their loss mask (:mod:`jobs.training.masking`: every
+    assistant turn, or the last one, per ``text.train_on``); TRL turns the mask into labels,
+    truncates and pads.
 
     Args:
         cfg: the training config (lora, text, optim, eval, checkpoint, seed, tracking).
@@ -127,7 +160,7 @@ def build_sft_trainer(
         output_dir: where the Trainer writes its checkpoints (local, per worker).
         callbacks: extra TrainerCallbacks (reporting, progress, failure injection).
         eval_on_start: evaluate before the first step (the base model's loss).
-        report_to: override the tracking integration (None: from cfg.tracking).
+        report_to: override the tracking integrations (None: cfg.tracking's).
 
     Returns:
         A ready ``trl.SFTTrainer``.
@@ -165,7 +198,7 @@ def build_sft_trainer(
         gradient_checkpointing=o.gradient_checkpointing,
         max_length=cfg.text.max_length,
         packing=cfg.text.packing,
-        completion_only_loss=True,
+        completion_only_loss=False,  # the loss mask comes with the rows (assistant_masks)
         bf16=use_bf16,
         use_cpu=not cfg.scaling.use_gpu,
         logging_steps=ck.logging_steps,
@@ -177,7 +210,7 @@ def build_sft_trainer(
         eval_steps=cfg.eval.every_steps,
         eval_on_start=eval_on_start and has_eval,
         include_num_input_tokens_seen="non_padding",
-        report_to=report_to or ("mlflow" if cfg.tracking == "mlflow" else "none"),
+        report_to=report_to or (list(cfg.trackers) or "none"),
         run_name=cfg.name,
         disable_tqdm=True,  # Ray forwards worker output line by line; ProgressPrinter prints
         ddp_find_unused_parameters=False,
@@ -186,8 +219,10 @@ def build_sft_trainer(
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=_dataset(Dataset, train_rows),
-        eval_dataset=_dataset(Dataset, eval_rows) if has_eval else None,
+        train_dataset=_dataset(Dataset, train_rows, tokenizer, cfg.text.train_on),
+        eval_dataset=_dataset(Dataset, eval_rows, tokenizer, cfg.text.train_on)
+        if has_eval
+        else None,
         processing_class=tokenizer,
         peft_config=LoraConfig(
             r=cfg.lora.r,
@@ -202,11 +237,16 @@ def build_sft_trainer(
     return trainer
 
 
-def _dataset(dataset_cls: Any, rows: list[dict[str, Any]]) -> Any:
-    """A datasets.Dataset of the prompt/completion columns only."""
-    return dataset_cls.from_list(
-        [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
-    )
+def _dataset(dataset_cls: Any, rows: list[dict[str, Any]], tokenizer: Any, train_on: str) -> Any:
+    """A tokenized datasets.Dataset: input_ids and the assistant mask TRL builds labels from."""
+    from jobs.training.data import messages_of
+    from jobs.training.masking import tokenize_conversation
+
+    records = []
+    for row in rows:
+        tokens = tokenize_conversation(tokenizer, messages_of(row), train_on)
+        records.append({"input_ids": tokens.input_ids, "assistant_masks": tokens.assistant_masks})
+    return dataset_cls.from_list(records)
 
 
 def _target_modules(value: str | tuple[str, ...]) -> str | list[str]:
@@ -234,6 +274,11 @@ class RayReportCallback(TrainerCallback):
         ckpt_dir = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and ckpt_dir.is_dir():
             self.run_state["peak_rss_mb"] = round(peak_rss_mb(), 1)
+            self.run_state["batch"] = {
+                "batch_size": args.per_device_train_batch_size,
+                "gradient_accumulation": args.gradient_accumulation_steps,
+                "workers": args.world_size,
+            }
             (ckpt_dir / STATE_FILE).write_text(json.dumps(self.run_state))
         checkpoint = (
             ray.train.Checkpoint.from_directory(str(ckpt_dir)) if ckpt_dir.is_dir() else None
@@ -252,13 +297,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# Ray Train stores checkpoint metrics as JSON, where NaN does not survive: a NaN held-out
+# loss is reported as this, which ranks the checkpoint last.
+WORST_LOSS = 1e30
+
+
 def latest_metrics(log_history: list[dict[str, Any]], step: int) -> dict[str, Any]:
-    """The most recent train loss and eval loss of a Trainer log history, with the step."""
+    """The checkpoint's metrics: the most recent train loss, and the held-out loss measured
+    at this very step (the score Ray Train ranks checkpoints by) when there is one."""
     metrics: dict[str, Any] = {"step": step}
     for entry in log_history:
-        for key in ("loss", "eval_loss", "epoch", "num_input_tokens_seen"):
+        for key in ("loss", "epoch", "num_input_tokens_seen"):
             if key in entry:
                 metrics[key] = entry[key]
+        if "eval_loss" in entry and entry["step"] == step:
+            loss = entry["eval_loss"]
+            metrics["eval_loss"] = loss if math.isfinite(loss) else WORST_LOSS
     return metrics
 
 

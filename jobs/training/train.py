@@ -1,17 +1,17 @@
 """``finesift train``: fine-tune a LoRA adapter on curated rows with Ray Train + TRL + peft.
 
-The driver reads and checks the rows, holds some out, guards the adapter name, then runs
-a ``TorchTrainer`` whose workers run :func:`jobs.training.loop.train_loop_per_worker`.
-Ray Train persists checkpoints under ``scaling.storage_path/NAME``: a failed worker is
-retried from the last one, and running the same ``--name`` again resumes from it.
-The result lands in ``adapters_dir/NAME`` with a finesift.json describing the run.
+The driver reads, audits and checks the rows, holds some out, guards the adapter name,
+then runs a ``TorchTrainer`` whose workers run :func:`jobs.training.loop.train_loop_per_worker`.
+Ray Train persists checkpoints under ``scaling.storage_path/NAME``, ranked by held-out
+loss: the adapter published to ``adapters_dir/NAME`` (with a finesift.json describing the
+run) is the best checkpoint, not the last. A failure is retried from the latest
+checkpoint (up to ``scaling.max_failures``), an out-of-memory error with half the batch
+(:mod:`jobs.training.memory`), and running the same ``--name`` again resumes.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,10 @@ from rich.table import Table
 from infra.config import to_dict
 from infra.errors import FinesiftError
 from jobs.training.config import TrainConfig
+from jobs.training.fit import FitOutcome, fit, worker_resources  # noqa: F401  (public here)
+from jobs.training.rows import PreparedRows, prepare_rows  # noqa: F401  (public here)
 
 console = Console()
-# Environment a worker on another node needs to find and load models the way the driver does.
-FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "FINESIFT_HOME")
 
 
 @dataclass(frozen=True)
@@ -39,49 +39,52 @@ class TrainResult:
     base_eval_loss: float | None
     """Held-out loss of the base model (before the first step), if evaluated."""
     eval_loss: float | None
-    """Held-out loss of the adapter at the end."""
+    """Held-out loss of the published adapter: the lowest any checkpoint reached."""
     resumed_from: tuple[int, ...]
     """Steps this run resumed from (worker retries and reruns), in order."""
     merged_dir: Path | None
     """The merged full model, with merge=true."""
+    adapter_step: int | None = None
+    """The step of the checkpoint published: the lowest held-out loss (the last without
+    held-out rows)."""
+    stopped_early: bool = False
+    """The held-out loss stopped improving for early_stop.patience evaluations."""
+    notes: tuple[str, ...] = ()
+    """What the run did on its own, in plain words (early stop, out-of-memory retries)."""
 
 
-@dataclass(frozen=True)
-class PreparedRows:
-    """Rows ready for the workers, and what preparing them found."""
-
-    train: list[dict[str, Any]]
-    eval: list[dict[str, Any]]
-    data_sha256: str
-    data_rows: int
-    notes: tuple[str, ...]
-
-
-def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, *, fail_at_step: int | None = None, oom_at_step: int | None = None
+) -> TrainResult:
     """Run a LoRA fine-tune on Ray Train and publish the adapter.
 
     Args:
         cfg: the full config; ``data`` and ``name`` must be set.
         fail_at_step: test/chaos hook: every worker raises once at this step (in a session
             that started from step 0), to exercise retry and resume.
+        oom_at_step: test/chaos hook: the first attempt raises ``torch.OutOfMemoryError``
+            at this step, to exercise the smaller-batch retry.
 
     Returns:
         Where the adapter is and how it did.
 
     Raises:
-        FinesiftError: on bad input (data, base model, a name taken by other inputs) or
-            when training fails more often than scaling.max_failures.
+        FinesiftError: on bad input (data, base model, a name taken by other inputs, a
+            tracker not installed, a failed audit with strict) or when training fails more
+            often than scaling.max_failures.
     """
     from infra.models import resolve_base_model
+    from jobs.training import tracking
 
     cfg.require_inputs()
     assert cfg.data is not None and cfg.name is not None
     started = time.time()
-    _check_tracking(cfg)
+    tracking.check_installed(cfg)
     model_path = resolve_base_model(cfg.base_model)
     rows = prepare_rows(cfg, model_path)
     for note in rows.notes:
         console.print(f"[yellow]warning:[/] {note}")
+    _report_audit(cfg, rows)
 
     from jobs.training import adapters, push
 
@@ -101,7 +104,8 @@ def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
         + (", resuming from the last checkpoint" if manifest else "")
     )
 
-    checkpoint = _fit(cfg, storage_path, rows, fail_at_step)
+    outcome = fit(cfg, storage_path, rows, fail_at_step, oom_at_step)
+    checkpoint = outcome.best
     with checkpoint.as_directory() as ckpt_dir:
         meta = adapters.build_meta(
             Path(ckpt_dir),
@@ -112,6 +116,8 @@ def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
             eval_rows=len(rows.eval),
             runtime_s=time.time() - started,
             config=to_dict(cfg),
+            latest=outcome.latest,
+            run=_run_record(cfg, outcome, rows),
         )
         adapters.write_adapter(Path(ckpt_dir), adapter_dir, meta)
     merged = None
@@ -125,84 +131,12 @@ def train(cfg: TrainConfig, *, fail_at_step: int | None = None) -> TrainResult:
         eval_loss=meta["final_eval_loss"],
         resumed_from=tuple(meta["resumed_from"]),
         merged_dir=merged,
+        adapter_step=meta["adapter_step"],
+        stopped_early=meta["early_stop"]["stopped"],
+        notes=tuple(meta["notes"]),
     )
     _print_summary(result, meta)
     return result
-
-
-def prepare_rows(cfg: TrainConfig, model_path: str) -> PreparedRows:
-    """Read, validate, split and length-check the training (and eval) rows.
-
-    Args:
-        cfg: the config (data, eval_data, eval, text, seed).
-        model_path: the resolved base model, whose tokenizer and chat template are used.
-
-    Raises:
-        InputError: on a missing/empty data file or one without usable rows.
-        FinesiftError: when the base model has no chat template or every row is too long.
-    """
-    from transformers import AutoTokenizer
-
-    from jobs.training.data import apply_length_policy, file_sha256, load_examples, split_heldout
-
-    assert cfg.data is not None
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if not getattr(tokenizer, "chat_template", None):
-        raise FinesiftError(
-            f"base model {cfg.base_model} has no chat template; use a chat/instruct model "
-            "(e.g. the default SmolLM2-135M-Instruct)"
-        )
-    examples, report = load_examples(cfg.data)
-    notes = [w for w in [report.warning()] if w]
-    if cfg.eval_data:
-        eval_rows, eval_report = load_examples(cfg.eval_data)
-        notes += [w for w in [eval_report.warning()] if w]
-        train_rows = examples
-    else:
-        train_rows, eval_rows = split_heldout(
-            examples, cfg.eval.fraction, cfg.eval.max_rows, cfg.seed
-        )
-    train_rows, lengths = apply_length_policy(
-        train_rows, tokenizer, cfg.text.max_length, cfg.text.too_long
-    )
-    eval_rows, eval_lengths = apply_length_policy(
-        eval_rows, tokenizer, cfg.text.max_length, cfg.text.too_long
-    )
-    for split, rep in (("training", lengths), ("eval", eval_lengths)):
-        if rep.too_long:
-            done = "skipped" if cfg.text.too_long == "skip" else "truncated to keep their start"
-            notes.append(
-                f"{rep.too_long} {split} rows are longer than text.max_length="
-                f"{cfg.text.max_length} tokens (longest {rep.longest}): {done}"
-                + (
-                    f"; {rep.prompt_fills} whose prompt alone fills max_length are skipped"
-                    if rep.prompt_fills and cfg.text.too_long != "skip"
-                    else ""
-                )
-                + ". Raise text.max_length to keep them whole"
-            )
-    if not train_rows:
-        raise FinesiftError(
-            f"no training rows fit text.max_length={cfg.text.max_length}; "
-            "raise it (e.g. text.max_length=1024) or use shorter rows"
-        )
-    return PreparedRows(
-        train=train_rows,
-        eval=eval_rows,
-        data_sha256=file_sha256(cfg.data),
-        data_rows=report.rows,
-        notes=tuple(notes),
-    )
-
-
-def _check_tracking(cfg: TrainConfig) -> None:
-    """Fail early when MLflow tracking is asked for but not installed."""
-    import importlib.util
-
-    if cfg.tracking == "mlflow" and importlib.util.find_spec("mlflow") is None:
-        raise FinesiftError(
-            "tracking=mlflow needs MLflow: run `pip install mlflow`, or set tracking=none"
-        )
 
 
 def _storage_path(storage_path: str) -> str:
@@ -210,87 +144,67 @@ def _storage_path(storage_path: str) -> str:
     return storage_path if "://" in storage_path else str(Path(storage_path).resolve())
 
 
-def _fit(cfg: TrainConfig, storage_path: str, rows: PreparedRows, fail_at_step: int | None) -> Any:
-    """Run the TorchTrainer and return the latest persisted checkpoint."""
-    import ray
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
-    from infra.ray_env import init_ray
-    from jobs.training.loop import train_loop_per_worker
-
-    init_ray()
-    num_workers, resources = worker_resources(cfg)
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    # Ray Train's print patch tees prints to its logger: every progress line shows twice,
-    # and output libraries capture (dill's dis in datasets' fingerprinting) leaks out.
-    env["RAY_TRAIN_ENABLE_PRINT_PATCH"] = "0"
-    if cfg.tracking == "mlflow":
-        uri = cfg.tracking_uri
-        uri = uri if "://" in uri else f"file://{Path(uri).resolve()}"
-        env |= {"MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "finesift"}
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={
-            "cfg": cfg,
-            "rows": ray.put({"train": rows.train, "eval": rows.eval}),
-            "cpus": resources.get("CPU", 1),
-            "run_id": f"{cfg.name}-{uuid.uuid4().hex[:8]}",
-            "fail_at_step": fail_at_step,
-        },
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=num_workers,
-            use_gpu=cfg.scaling.use_gpu,
-            resources_per_worker=resources,
-        ),
-        run_config=ray.train.RunConfig(
-            name=cfg.name,
-            storage_path=storage_path,
-            failure_config=ray.train.FailureConfig(max_failures=cfg.scaling.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.checkpoint.keep),
-            worker_runtime_env={"env_vars": env},
-        ),
+def _report_audit(cfg: TrainConfig, rows: PreparedRows) -> None:
+    """Print the audit of uncurated data; with strict, refuse data it found problems in."""
+    audit = rows.audit
+    if audit is None:
+        return
+    if not audit.problems:
+        console.print(
+            f"data audit ({cfg.data} did not come from finesift curate): {audit.summary()}"
+        )
+        return
+    console.print(
+        f"[yellow]data audit:[/] {cfg.data} did not come from finesift curate: {audit.summary()}. "
+        f"Curate it first (`finesift curate {cfg.data} --out runs/curated`): training on "
+        "duplicates, empty answers and contradictions makes the adapter worse"
     )
-    try:
-        result = trainer.fit()
-    except ray.train.TrainingFailedError as exc:
+    if cfg.strict:
         raise FinesiftError(
-            f"training {cfg.name} failed after {cfg.scaling.max_failures} retries: {exc}. "
-            "Fix the cause and rerun the same command: it resumes from the last checkpoint "
-            f"in {storage_path}/{cfg.name}"
-        ) from exc
-    if result.checkpoint is None:
-        raise FinesiftError(
-            f"training {cfg.name} finished without a checkpoint in {storage_path}/{cfg.name}"
+            f"--strict: the data audit found problems in {cfg.data} ({audit.summary()}); "
+            f"run `finesift curate {cfg.data} --out runs/curated` and train on "
+            "runs/curated/selected.jsonl, or drop --strict"
         )
-    return result.checkpoint
 
 
-def worker_resources(cfg: TrainConfig) -> tuple[int, dict[str, float]]:
-    """Workers and per-worker resources: all CPUs of a node for one CPU worker by default,
-    one worker per GPU with use_gpu.
+def _run_record(cfg: TrainConfig, outcome: FitOutcome, rows: PreparedRows) -> dict[str, Any]:
+    """What finesift.json says about how the run went: early stop, memory, batch, notes."""
+    from jobs.training.memory import describe_recovery
+    from jobs.training.stopping import eval_losses, replay, stop_message
 
-    Raises:
-        FinesiftError: when use_gpu is set and the Ray cluster has no GPU.
-    """
-    import ray
-
-    s = cfg.scaling
-    total = ray.cluster_resources()
-    gpus = int(total.get("GPU", 0))
-    if s.use_gpu and gpus == 0 and "GPU" not in s.resources_per_worker:
-        raise FinesiftError(
-            "scaling.use_gpu is set but the Ray cluster has no GPU; drop --use-gpu to train on CPU"
+    state = outcome.latest["trainer_state"]
+    progress = replay(eval_losses(state["log_history"]), cfg.early_stop.min_delta)
+    stopped = (
+        bool(rows.eval)
+        and progress.should_stop(cfg.early_stop.patience)
+        and state["global_step"] < state["max_steps"]
+    )
+    notes = [describe_recovery(r) for r in outcome.recoveries]
+    if stopped:
+        notes.append(stop_message(progress, cfg.early_stop.patience))
+    elif progress.best_step is not None and progress.best_step != progress.last_step:
+        notes.append(
+            f"kept step {progress.best_step}: its held-out loss {progress.best_loss:.4f} is "
+            f"lower than the last one's ({progress.last_loss:.4f} at step {progress.last_step})"
         )
-    num_workers = s.num_workers or (gpus if s.use_gpu else 1)
-    if s.resources_per_worker:
-        return num_workers, dict(s.resources_per_worker)
-    node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
-    cpus = max(1, int(min(node_cpus, total.get("CPU", 1) // num_workers)))
-    resources: dict[str, float] = {"CPU": cpus}
-    if s.use_gpu:
-        resources["GPU"] = 1
-    return num_workers, resources
+    batch = outcome.latest["run_state"].get("batch") or {}
+    return {
+        "early_stop": {
+            "patience": cfg.early_stop.patience,
+            "min_delta": cfg.early_stop.min_delta,
+            "stopped": stopped,
+            "message": stop_message(progress, cfg.early_stop.patience) if stopped else None,
+        },
+        "oom_recoveries": outcome.recoveries,
+        "batch": {
+            **batch,
+            "effective": batch.get("batch_size", 0)
+            * batch.get("gradient_accumulation", 0)
+            * batch.get("workers", 0)
+            or None,
+        },
+        "notes": notes,
+    }
 
 
 def _print_summary(result: TrainResult, meta: dict[str, Any]) -> None:
@@ -305,6 +219,15 @@ def _print_summary(result: TrainResult, meta: dict[str, Any]) -> None:
         "eval loss, adapter", fmt(result.eval_loss) if result.eval_loss is not None else "-"
     )
     table.add_row("steps", str(result.steps))
+    if result.adapter_step is not None and result.adapter_step != result.steps:
+        table.add_row("adapter from step", f"{result.adapter_step} (lowest held-out loss)")
+    batch = meta.get("batch") or {}
+    if meta.get("oom_recoveries") and batch:
+        table.add_row(
+            "batch",
+            f"{batch.get('batch_size')} x accumulation {batch.get('gradient_accumulation')} "
+            "(after out-of-memory retries)",
+        )
     table.add_row("tokens seen", f"{meta.get('tokens_seen') or 0:,}")
     table.add_row("runtime", f"{meta['runtime_s']:.0f} s")
     if result.resumed_from:
@@ -313,3 +236,5 @@ def _print_summary(result: TrainResult, meta: dict[str, Any]) -> None:
     if result.merged_dir:
         table.add_row("merged model", str(result.merged_dir))
     console.print(table)
+    for note in result.notes:
+        console.print(note)

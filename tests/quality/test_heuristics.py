@@ -431,3 +431,18 @@ def test_score_ranks_strong_answers_above_weak_ones_on_self_instruct(shared_data
     # ROC AUC: the chance that a strong answer outscores a weak one (ties count half).
     auc = (strong[:, None] > weak[None, :]).mean() + 0.5 * (strong[:, None] == weak[None, :]).mean()
     assert auc >= 0.75, auc
+
+
+def test_a_conversation_scores_as_its_worst_assistant_turn():
+    from quality.heuristics import evaluate_conversations
+
+    good = (SKY, SKY_EN)
+    bad = (SKY, "N/A")  # an empty placeholder answer in the first turn
+    follow_up = (f"{SKY}\n\nN/A\n\nPlease answer properly.", SKY_EN)
+    scores, failed, reasons = evaluate_conversations([[good], [bad, follow_up]])
+    single, single_failed, single_reasons = evaluate_batch([SKY], [SKY_EN])
+    assert scores[0] == single[0] and failed[0] == single_failed[0]  # one turn: unchanged
+    assert scores[1] == evaluate(*bad).score < 0.5  # the placeholder turn decides
+    assert "empty_response" in failed[1] and reasons[1] == "empty_response"
+    with pytest.raises(ValueError, match="no assistant turn"):
+        evaluate_conversations([[]])

@@ -257,3 +257,13 @@ def test_quarantined_row() -> None:
     assert row["id"] == same["id"] != other["id"]
     with pytest.raises(ValueError, match="unknown reason"):
         quarantined_row(source="s", raw="r", reason="because", detail="d")
+
+
+def test_assistant_turns_pairs_every_answer_with_what_precedes_it() -> None:
+    from quality.records import assistant_turns
+
+    row = normalize(MESSAGES, source="m.jsonl:1")
+    pairs = assistant_turns(row["messages"])
+    assert pairs == [("Hi", "Hello."), ("Hi\n\nHello.\n\nCapital of France?", "Paris.")]
+    assert pairs[-1] == (row["prompt"], row["response"])  # the last pair is the row's own
+    assert assistant_turns("not json") == []

@@ -1,5 +1,8 @@
 """score: the heuristic (rule-based) score; low scorers and stale rows dropped.
 
+A multi-turn conversation is scored by every assistant turn (each with the turns before
+it as its prompt) and takes its worst turn's score: training learns every answer.
+
 Also adds the grouping keys of the instructions stage: ``exact_key`` (the whole row,
 normalized) and ``instruction_key`` (the instruction, normalized).
 """
@@ -42,7 +45,7 @@ def score_rows(
 ) -> pa.Table:
     """Quality-score the active rows of a batch; drop low scorers and stale rows."""
     from quality.filters import is_stale, parse_since
-    from quality.heuristics import evaluate_batch
+    from quality.heuristics import evaluate_conversations
     from quality.text import exact_key, instruction_key
 
     v = Verdicts(batch)
@@ -52,11 +55,16 @@ def score_rows(
     instruction_keys: list[str | None] = [None] * n
     active = v.active()
     prompts_all, responses_all = batch["prompt"].to_pylist(), batch["response"].to_pylist()
+    messages_all = batch["messages"].to_pylist()
     prompts = [prompts_all[i] for i in active]
     responses = [responses_all[i] for i in active]
     if active:
-        scores, failed, reasons = evaluate_batch(
-            prompts, responses, thresholds=thresholds or None, weights=weights or None
+        conversations = [
+            _turns(messages_all[i], prompt, response)
+            for i, prompt, response in zip(active, prompts, responses, strict=True)
+        ]
+        scores, failed, reasons = evaluate_conversations(
+            conversations, thresholds=thresholds or None, weights=weights or None
         )
         for j, i in enumerate(active):
             v.columns["quality"][i] = heuristic[i] = float(scores[j])
@@ -83,3 +91,18 @@ def score_rows(
         exact_key=pa.array(exact_keys, pa.string()),
         instruction_key=pa.array(instruction_keys, pa.string()),
     )
+
+
+def _turns(messages: str, prompt: str, response: str) -> list[tuple[str, str]]:
+    """The row's (prompt, response) pairs: one per assistant turn.
+
+    Curate writes one ``"role":"assistant"`` per assistant turn, so a single-turn row is
+    known without parsing its messages; its one pair is the row's own columns.
+    """
+    from quality.records import assistant_turns
+
+    if messages.count('"role":"assistant"') > 1:
+        turns = assistant_turns(messages)
+        if turns:
+            return turns
+    return [(prompt, response)]

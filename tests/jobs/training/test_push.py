@@ -53,11 +53,14 @@ def fake_fit(monkeypatch, tmp_path, tiny_model_dir):
     (checkpoint / "trainer_state.json").write_text(json.dumps(state))
     calls = []
 
-    def fit(cfg, storage_path, rows, fail_at_step):
-        calls.append(cfg.name)
-        return FinishedCheckpoint(checkpoint)
+    def fit(cfg, storage_path, rows, fail_at_step, oom_at_step=None):
+        from jobs.training.fit import FitOutcome
 
-    monkeypatch.setattr(train_job, "_fit", fit)
+        calls.append(cfg.name)
+        latest = {"trainer_state": state, "run_state": {}}
+        return FitOutcome(best=FinishedCheckpoint(checkpoint), latest=latest)
+
+    monkeypatch.setattr(train_job, "fit", fit)
     monkeypatch.setenv("FINESIFT_HOME", str(tmp_path / "home"))
     return calls
 

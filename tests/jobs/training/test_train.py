@@ -88,7 +88,9 @@ def test_shipped_yaml_matches_defaults():
         ("optim.lr_scheduler=warp", "optim.lr_scheduler"),
         ("eval.fraction=1.5", "eval.fraction"),
         ("scaling.num_workers=-1", "scaling.num_workers"),
-        ("tracking=wandb", "tracking"),
+        ("tracking=comet_ml", "tracking"),
+        ("early_stop.patience=-1", "early_stop.patience"),
+        ("text.train_on=first", "text.train_on"),
     ],
 )
 def test_bad_values_name_the_key(override, key):
