@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quality import textstats
+from quality import prompts, textstats
 from quality.rules import (
     empty_response,
     junk_characters,
@@ -130,12 +130,12 @@ def base_score(prompt: str, response: str) -> float:
     if n >= _ENOUGH_WORDS:  # adequate for any task: no need to read the task's cues
         length = 1.0
     else:
-        p = textstats.task_cues(prompt)
+        p = prompts.task_cues(prompt)
         target = 1 if p.short_task and not p.long_task else _ENOUGH_WORDS
         length = min(1.0, math.log1p(n) / math.log1p(target))
     diversity = min(1.0, max(0.0, (textstats.lexical_diversity(tokens) - 0.6) / 0.3))
     repeat = 1.0 - min(1.0, textstats.repetition(response) / 0.4)
-    novelty = 1.0 - textstats.instruction_containment(prompt, response)
+    novelty = 1.0 - prompts.instruction_containment(prompt, response)
     signal = (
         0.35 * length
         + 0.2 * diversity

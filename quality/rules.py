@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from quality import lang, textstats, urls
+from quality import lang, prompts, textstats, urls
 from quality.textstats import words
 
 _ANSWER_LIKE_RE = re.compile(
@@ -90,7 +90,7 @@ def short_response(prompt: str, response: str, threshold: float = 3) -> bool:
     n = len(words(response))
     if n == 0:
         return False  # nothing at all is empty_response's business
-    p = textstats.task_cues(prompt)
+    p = prompts.task_cues(prompt)
     if n <= _ACK_WORDS and _acknowledges_only(response):
         return not _takes_acknowledgement(prompt, response, p)
     if n >= threshold:
@@ -107,13 +107,13 @@ def _acknowledges_only(response: str) -> bool:
     return bool(clauses) and all(c in _ACKNOWLEDGEMENTS for c in clauses)
 
 
-def _takes_acknowledgement(prompt: str, response: str, p: textstats.TaskCues) -> bool:
+def _takes_acknowledgement(prompt: str, response: str, p: prompts.TaskCues) -> bool:
     """True for prompts an acknowledgement fairly answers: a yes/no question that is not a
     request in disguise ("Can you swim?" but not "Can you write a poem?"), small talk
     ("Thanks for your help!"), or a prompt that asks for those very words ("Reply OK")."""
     if p.yes_no and not p.long_task:
         return True
-    tokens = textstats.prompt_words(prompt)
+    tokens = prompts.prompt_words(prompt)
     if len(tokens) <= 8 and not p.long_task and any(t in _SMALL_TALK for t in tokens):
         return True
     return f" {' '.join(words(response))} " in f" {' '.join(tokens)} "
@@ -156,7 +156,7 @@ def truncated_response(prompt: str, response: str, threshold: float = 5) -> bool
 def unclear_instruction(prompt: str, response: str, threshold: float = 2) -> bool:
     """Fails a prompt of fewer than ``threshold`` words or 8 letters/digits ("pls", "?",
     "how u"), or a short one made of chat filler and text-speak."""
-    tokens = textstats.prompt_words(prompt)
+    tokens = prompts.prompt_words(prompt)
     if len(tokens) < threshold or sum(map(len, tokens)) < 8:
         return True
     return len(tokens) <= 5 and sum(t in _TEXTSPEAK for t in tokens) * 2 >= len(tokens)
@@ -170,19 +170,19 @@ def repeats_instruction(prompt: str, response: str, threshold: float = 0.8) -> b
     its trigrams with the prompt both ways (instruction and input copied back). Answers that
     restate a question around their answer ("... is Alaska.") or copy the input without the
     instruction (rewrites, extraction) pass."""
-    p = textstats.instruction(prompt)
+    p = prompts.instruction(prompt)
     if not p.head:
         return False
     tokens = words(response)
     grams = set(textstats.trigrams(tokens))
-    if textstats.instruction_containment(prompt, response) >= threshold:
+    if prompts.instruction_containment(prompt, response) >= threshold:
         if sum(g in grams for g in p.head) * 2 < len(p.head):
             return False
         known = p.head_words
     elif len(p.trigrams & grams) >= threshold * len(p.trigrams) and (
-        min(textstats.prompt_overlap(prompt, response)) >= threshold
+        min(prompts.prompt_overlap(prompt, response)) >= threshold
     ):
-        known = frozenset(textstats.prompt_words(prompt))
+        known = frozenset(prompts.prompt_words(prompt))
     else:
         return False
     novel = sum(t not in known and t not in _FILLER for t in tokens)
@@ -203,7 +203,7 @@ def junk_characters(prompt: str, response: str, threshold: float = 0.6) -> bool:
         return True
     if len(response) < 20 or textstats.symbol_fraction(response) <= threshold:
         return False
-    return not textstats.task_cues(prompt).asks_for_symbols()
+    return not prompts.task_cues(prompt).asks_for_symbols()
 
 
 def markup_mojibake(prompt: str, response: str, threshold: float = 1) -> bool:
@@ -216,7 +216,7 @@ def markup_mojibake(prompt: str, response: str, threshold: float = 1) -> bool:
     markup = textstats.markup_count(response)
     if not markup or textstats.looks_like_code(response):
         return False
-    if textstats.task_cues(prompt).asks_for_markup() or textstats.markup_count(prompt):
+    if prompts.task_cues(prompt).asks_for_markup() or textstats.markup_count(prompt):
         return False
     return hits + markup >= threshold
 
@@ -248,7 +248,7 @@ def language_mismatch(prompt: str, response: str, threshold: float = 8) -> bool:
     r_words = words(response)
     if len(r_words) < threshold and response.isascii():
         return False
-    if textstats.names_language(prompt) or textstats.looks_like_code(response):
+    if prompts.names_language(prompt) or textstats.looks_like_code(response):
         return False
     if "http" in response or "www." in response:
         response = urls.strip_urls(response)
@@ -256,12 +256,12 @@ def language_mismatch(prompt: str, response: str, threshold: float = 8) -> bool:
     p_scripts, p_counts, p_lang = _prompt_language(prompt)
     if response.isascii() and p_scripts.keys() <= {"latin"}:
         # Both texts are Latin script (the common case): only stopwords can tell.
-        if min(len(r_words), len(textstats.prompt_words(prompt))) < threshold:
+        if min(len(r_words), len(prompts.prompt_words(prompt))) < threshold:
             return False
     else:
         r_scripts = lang.script_counts(response)
         # CJK and Thai write no spaces: enough letters also make a text long enough to judge.
-        if min(len(r_words), len(textstats.prompt_words(prompt))) < threshold and (
+        if min(len(r_words), len(prompts.prompt_words(prompt))) < threshold and (
             min(sum(r_scripts.values()), sum(p_scripts.values())) < 3 * threshold
         ):
             return False
@@ -282,7 +282,7 @@ def language_mismatch(prompt: str, response: str, threshold: float = 8) -> bool:
 @lru_cache(maxsize=256)
 def _prompt_language(prompt: str) -> tuple[dict[str, int], tuple[int, ...], str | None]:
     """Script counts, stopword counts and language guess of a prompt's first 4,000 chars."""
-    tokens = textstats.prompt_words(prompt)[:_LANGUAGE_SAMPLE]
+    tokens = prompts.prompt_words(prompt)[:_LANGUAGE_SAMPLE]
     counts = lang.stopword_counts(tokens)
     scripts = lang.script_counts(prompt if len(prompt) <= 4000 else prompt[:4000])
     return scripts, counts, lang.guess_language(tokens, counts=counts)

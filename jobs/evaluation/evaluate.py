@@ -178,12 +178,24 @@ def run(cfg: EvalConfig) -> EvalResult:
             }
         )
         samples.extend(sample_records(spec.name, rows, outputs))
+    return finish(cfg, rows, summaries, samples)
+
+
+def finish(
+    cfg: EvalConfig,
+    rows: list[dict[str, Any]],
+    summaries: list[dict[str, Any]],
+    samples: list[dict[str, Any]],
+    **extra: Any,
+) -> EvalResult:
+    """Write eval.json (the models' figures on ``rows``) and eval_samples.jsonl."""
     result = {
         "eval_data": cfg.eval_data,
         "rows": len(rows),
         "generated_rows": sum(bool(r["generate"]) for r in rows),
         "models": summaries,
         "config": to_dict(cfg),
+        **extra,
     }
     return EvalResult.from_dict(write_results(result, samples, Path(cfg.out)))
 

@@ -25,15 +25,13 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from infra.config import to_dict
 from infra.errors import FinesiftError
 from jobs.evaluation.config import EvalConfig
-from jobs.evaluation.evaluate import load_eval_rows, sample_records, summarize, write_results
+from jobs.evaluation.evaluate import finish, load_eval_rows, sample_records, summarize
 from jobs.evaluation.result import EvalResult
 
 console = Console(stderr=True)
@@ -75,15 +73,7 @@ def run_against_server(cfg: EvalConfig) -> EvalResult:
             }
         )
         samples.extend(sample_records(name, answered, outputs))
-    result = {
-        "eval_data": cfg.eval_data,
-        "rows": len(rows),
-        "generated_rows": sum(bool(r["generate"]) for r in rows),
-        "models": summaries,
-        "config": to_dict(cfg),
-        "url": cfg.server.url,
-    }
-    return EvalResult.from_dict(write_results(result, samples, Path(cfg.out)))
+    return finish(cfg, rows, summaries, samples, url=cfg.server.url)
 
 
 class TokenizerOnce:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,39 @@ def adapters_dir(tmp_path: Path, adapters_template: Path) -> Path:
     out = tmp_path / "adapters"
     shutil.copytree(adapters_template, out, symlinks=True)
     return out
+
+
+@contextlib.contextmanager
+def tiny_server(
+    tiny_model_dir: Path,
+    adapters_template: Path,
+    workdir: Path,
+    settings: list[str],
+    api_key: str,
+) -> Iterator[tuple[str, Path, object]]:
+    """The Serve app on the tiny model and a copy of the test adapters, with ``settings``
+    (``key=value``) on top; yields (url, adapters dir, config) and stops it after."""
+    import socket
+
+    from infra.config import load_config
+    from serving.config import ServeConfig
+    from serving.launch import start_server, stop_server
+
+    adapters = workdir / "adapters"
+    shutil.copytree(adapters_template, adapters, symlinks=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = load_config(
+        ServeConfig,
+        None,
+        settings,
+        base_model=str(tiny_model_dir),
+        adapters_dir=str(adapters),
+        port=port,
+    )
+    url = start_server(cfg, api_key=api_key)
+    try:
+        yield url, adapters, cfg
+    finally:
+        stop_server()

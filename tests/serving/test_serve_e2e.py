@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving.conftest import tiny_server
+
 pytestmark = pytest.mark.ray
 
 KEY = "test-key-123"
@@ -70,35 +72,22 @@ def assert_error(status: int, body: object, expected: int, code: str | None = No
 @pytest.fixture(scope="module")
 def server(ray_session, tiny_model_dir, adapters_template, tmp_path_factory):
     """The app with limits small enough to hit, two CPUs' worth of test budget."""
-    from infra.config import load_config
-    from serving.config import ServeConfig
-    from serving.launch import start_server, stop_server
-
-    adapters = tmp_path_factory.mktemp("served") / "adapters"
-    shutil.copytree(adapters_template, adapters, symlinks=True)
-    cfg = load_config(
-        ServeConfig,
-        None,
-        [
-            "limits.max_prompt_tokens=64",
-            "limits.max_tokens=32",
-            "limits.default_max_tokens=8",
-            "limits.max_request_bytes=4096",
-            "batching.max_batch_size=4",
-            "batching.batch_wait_timeout_s=0.05",
-            "scaling.num_cpus=1",
-            "scaling.max_replicas=1",  # one replica, so generator_info() sees every batch
-            "scaling.max_ongoing_requests=16",
-            "max_adapters_per_replica=2",
-            "app_name=finesift-test",
-        ],
-        base_model=str(tiny_model_dir),
-        adapters_dir=str(adapters),
-        port=free_port(),
-    )
-    url = start_server(cfg, api_key=KEY)
-    yield {"url": url, "adapters": adapters, "cfg": cfg}
-    stop_server()
+    settings = [
+        "limits.max_prompt_tokens=64",
+        "limits.max_tokens=32",
+        "limits.default_max_tokens=8",
+        "limits.max_request_bytes=4096",
+        "batching.max_batch_size=4",
+        "batching.batch_wait_timeout_s=0.05",
+        "scaling.num_cpus=1",
+        "scaling.max_replicas=1",  # one replica, so generator_info() sees every batch
+        "scaling.max_ongoing_requests=16",
+        "max_adapters_per_replica=2",
+        "app_name=finesift-test",
+    ]
+    workdir = tmp_path_factory.mktemp("served")
+    with tiny_server(tiny_model_dir, adapters_template, workdir, settings, KEY) as (url, dirs, cfg):
+        yield {"url": url, "adapters": dirs, "cfg": cfg}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ get when sent alone, and no request may get a 5xx.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
@@ -16,7 +15,8 @@ from urllib.parse import urlparse
 import pytest
 
 from bench.hostile import Hostile, hostile_requests, send
-from tests.serving.test_serve_e2e import KEY, free_port, http
+from tests.serving.conftest import tiny_server
+from tests.serving.test_serve_e2e import KEY, http
 
 pytestmark = pytest.mark.ray
 
@@ -32,33 +32,20 @@ HONEST = [
 @pytest.fixture(scope="module")
 def server(ray_session, tiny_model_dir, adapters_template, tmp_path_factory):
     """One generator replica with room for honest and hostile rows in one batch."""
-    from infra.config import load_config
-    from serving.config import ServeConfig
-    from serving.launch import start_server, stop_server
-
-    adapters = tmp_path_factory.mktemp("hostile") / "adapters"
-    shutil.copytree(adapters_template, adapters, symlinks=True)
-    cfg = load_config(
-        ServeConfig,
-        None,
-        [
-            "limits.max_prompt_tokens=64",
-            "limits.max_tokens=32",
-            f"limits.max_request_bytes={LIMIT}",
-            "batching.max_batch_size=8",
-            "batching.batch_wait_timeout_s=0.2",  # honest and hostile rows meet in a batch
-            "scaling.num_cpus=1",
-            "scaling.max_replicas=1",
-            "app_name=finesift-hostile",
-            "log_level=WARNING",
-        ],
-        base_model=str(tiny_model_dir),
-        adapters_dir=str(adapters),
-        port=free_port(),
-    )
-    url = start_server(cfg, api_key=KEY)
-    yield url
-    stop_server()
+    settings = [
+        "limits.max_prompt_tokens=64",
+        "limits.max_tokens=32",
+        f"limits.max_request_bytes={LIMIT}",
+        "batching.max_batch_size=8",
+        "batching.batch_wait_timeout_s=0.2",  # honest and hostile rows meet in a batch
+        "scaling.num_cpus=1",
+        "scaling.max_replicas=1",
+        "app_name=finesift-hostile",
+        "log_level=WARNING",
+    ]
+    workdir = tmp_path_factory.mktemp("hostile")
+    with tiny_server(tiny_model_dir, adapters_template, workdir, settings, KEY) as (url, _, _):
+        yield url
 
 
 def honest(url: str, index: int, stream: bool = False) -> str:
