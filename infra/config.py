@@ -185,6 +185,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, where) if len(inner) == 1 else value
     if origin is tuple and isinstance(value, list | tuple):
+        if len(args) == 2 and args[1] is Ellipsis and args[0] in (int, float):
+            # Numbers given on the command line arrive as strings (--seeds 0,1).
+            return tuple(_coerce(args[0], item, where) for item in value)
         return tuple(value)
     if origin is dict and isinstance(value, Mapping):
         return dict(value)
@@ -193,6 +196,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is float and isinstance(value, str):
         try:
             return float(value)  # YAML 1.1 reads 5e-3 (no dot) as a string
+        except ValueError:
+            pass
+    if hint is int and isinstance(value, str):
+        try:
+            return int(value)  # a number given on the command line (--seeds 0,1)
         except ValueError:
             pass
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
