@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,21 @@ from infra.errors import InputError
 from quality import schema
 
 LONGEST_COLUMNS = ["id", "status", "reason", "response", "messages"]
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One adapter to train: an arm's data with one seed."""
+
+    arm: str
+    seed: int
+    data: Path
+    rows: int
+
+    @property
+    def model(self) -> str:
+        """The adapter's name (OUT/adapters/NAME, and its name in eval.json)."""
+        return f"{self.arm}-seed{self.seed}"
 
 
 def readable_rows(path: str) -> list[dict[str, Any]]:

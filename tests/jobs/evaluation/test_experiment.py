@@ -17,14 +17,16 @@ from typer.testing import CliRunner
 from infra.config import ConfigError, load_config
 from infra.errors import InputError
 from jobs.evaluation.arms import (
+    TrainingRun,
     longest_rows,
     overlap,
     random_sample,
     readable_rows,
     write_arm,
 )
+from jobs.evaluation.compare import arm_result, assemble
 from jobs.evaluation.config import ExperimentConfig
-from jobs.evaluation.experiment import TrainingRun, arm_result, assemble, plan_runs
+from jobs.evaluation.experiment import plan_runs
 from jobs.evaluation.result import EvalResult, ExperimentResult, SeedRun
 from jobs.evaluation.table import COLUMNS, print_table
 
@@ -258,7 +260,7 @@ def test_experiment_json_round_trips(tmp_path):
 def test_schedule_and_the_verdict_without_answers():
     from dataclasses import replace
 
-    from jobs.evaluation.experiment import _nll_verdict, compare
+    from jobs.evaluation.compare import _nll_verdict, compare
 
     cfg, result = fake_experiment()
     assert result.schedule == "equal epochs (1 per arm)"
