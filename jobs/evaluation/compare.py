@@ -59,7 +59,7 @@ def assemble(
         if o.max_steps > 0
         else f"equal epochs ({o.epochs:g} per arm)"
     )
-    verdict = "; ".join(c.sentence() for c in comparisons) or _nll_verdict(arms)
+    verdict = "; ".join(c.sentence() for c in comparisons) or nll_verdict(arms)
     seeds = ", ".join(f"{a.arm} {','.join(map(str, a.seeds))}" for a in arms if a.runs)
     note = (
         f"Every arm trained with the same settings, {schedule}, once per seed ({seeds}). "
@@ -178,7 +178,7 @@ def chrf_statistics_per_model(generations: dict[str, list[tuple[str, str, str]]]
     }
 
 
-def _nll_verdict(arms: list[ArmResult]) -> str | None:
+def nll_verdict(arms: list[ArmResult]) -> str | None:
     """Without generated answers (eval.generation.enabled=false), the verdict is on NLL."""
     nll = {a.arm: a.nll for a in arms}
     if nll.get("curated") is None or nll.get("random") is None:

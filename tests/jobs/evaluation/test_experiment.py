@@ -260,7 +260,7 @@ def test_experiment_json_round_trips(tmp_path):
 def test_schedule_and_the_verdict_without_answers():
     from dataclasses import replace
 
-    from jobs.evaluation.compare import _nll_verdict, compare
+    from jobs.evaluation.compare import compare, nll_verdict
 
     cfg, result = fake_experiment()
     assert result.schedule == "equal epochs (1 per arm)"
@@ -271,7 +271,7 @@ def test_schedule_and_the_verdict_without_answers():
     # eval.generation.enabled=false: no chrF, the verdict falls back to held-out NLL.
     no_answers = [replace(a, chrf=None) for a in result.arms]
     assert compare(cfg, no_answers, {}) == []
-    assert _nll_verdict(no_answers).startswith("curated beats random on held-out NLL")
+    assert nll_verdict(no_answers).startswith("curated beats random on held-out NLL")
 
 
 def test_the_table_shows_every_column_and_the_seed_range():
