@@ -86,8 +86,8 @@ def evaluate(
 def experiment(
     *, config: str | Path | None = None, overrides: Overrides = (), **options: Any
 ) -> ExperimentResult:
-    """``finesift experiment``: curated vs random vs full, trained and evaluated alike
-    (options: data, eval_data, budget, arms, out)."""
+    """``finesift experiment``: curated vs random vs longest vs full, each trained once per
+    seed and evaluated alike (options: data, eval_data, budget, arms, seeds, out)."""
     from jobs.cli.evaluation import EXPERIMENT
     from jobs.evaluation.experiment import run
 

@@ -186,6 +186,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, where) if len(inner) == 1 else value
     if origin is tuple and isinstance(value, list | tuple):
+        if len(args) == 2 and args[1] is Ellipsis and args[0] in (int, float):
+            # Numbers given on the command line arrive as strings (--seeds 0,1).
+            return tuple(_coerce(args[0], item, where) for item in value)
         return tuple(value)
     if origin is dict:
         if not isinstance(value, Mapping):
@@ -209,6 +212,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         value = float(value)
     if hint is float and isinstance(value, float) and math.isnan(value):
         raise ConfigError(f"{where} must be a number, got NaN")
+    if hint is int and isinstance(value, str):
+        try:
+            return int(value)  # a number given on the command line (--seeds 0,1)
+        except ValueError:
+            pass
     if hint in (int, float, str, bool) and not isinstance(value, hint):
         raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
     return value

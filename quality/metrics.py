@@ -61,6 +61,32 @@ def corpus_chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
     return float(CHRF().corpus_score(list(predictions), [list(references)]).score)
 
 
+@cache
+def _chrf_metric() -> Any:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
+
+
+def chrf_statistics(predictions: Sequence[str], references: Sequence[str]) -> Any:
+    """chrF's sufficient statistics per pair: a float array ``[pairs, 3 * n-gram orders]``.
+
+    Summed over any subset of pairs, they give that subset's corpus chrF through
+    :func:`chrf_from_statistics`, which is what a bootstrap over prompts resamples. These
+    are the two methods sacrebleu's own paired bootstrap (``sacrebleu.significance``) uses.
+    """
+    import numpy as np
+
+    _check_pairs(predictions, references)
+    stats = _chrf_metric()._extract_corpus_statistics(list(predictions), [list(references)])
+    return np.asarray(stats, dtype=np.float64).reshape(len(predictions), -1)
+
+
+def chrf_from_statistics(summed: Any) -> float:
+    """Corpus chrF in [0, 100] from statistics summed over pairs (see chrf_statistics)."""
+    return float(_chrf_metric()._compute_score_from_stats(list(summed)).score)
+
+
 def _check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
     if len(predictions) != len(references):
         raise ValueError(

@@ -91,9 +91,13 @@ def option_values(cls: type, options: Sequence[Opt], given: Mapping[str, Any]) -
         hint, _ = describe_field(cls, opt.key)
         if _option_type(hint)[1]:
             items = [value] if isinstance(value, str) else list(value)
-            if opt.comma:
-                items = [part.strip() for item in items for part in item.split(",")]
-            value = tuple(item for item in items if item)
+            if opt.comma:  # Python callers may pass numbers (seeds=(0, 1)): only split text
+                items = [
+                    part.strip() if isinstance(part, str) else part
+                    for item in items
+                    for part in (item.split(",") if isinstance(item, str) else [item])
+                ]
+            value = tuple(item for item in items if item != "")
         values[opt.key] = value
     return values
 

@@ -13,8 +13,10 @@ from infra.config import check
 from jobs.curation.config import CurateConfig
 from jobs.training.config import TrainConfig
 
-ARMS = ("curated", "random", "full")
-"""Experiment arms: curate's selection, a random sample of the same size, every input row."""
+ARMS = ("curated", "random", "longest", "full")
+"""Experiment arms: curate's selection; a random sample of the same size; the same number
+of the longest answers among the rows curation kept up to selection (the "Long Is More
+for Alignment" baseline, Zhao et al. 2024); every readable input row."""
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,9 @@ class ExperimentConfig:
     """Everything ``finesift experiment`` does; see configs/experiment.yaml.
 
     Every arm is trained with the same ``train`` settings for the same number of epochs
-    (not steps): that is how a user would train on each dataset, and it makes the curated
-    and random arms (same row count) cost the same steps while the full arm shows what
-    training on everything costs.
+    (not steps): that is how a user would train on each dataset, and it makes the curated,
+    random and longest arms (same row count) cost the same steps while the full arm shows
+    what training on everything costs. Each arm runs once per seed.
     """
 
     data: str | None = None
@@ -137,11 +139,20 @@ class ExperimentConfig:
     """Output directory: curate's outputs, the arms' data, adapters/, eval.json,
     experiment.json, experiment.png and report.html."""
     budget: int = 500
-    """Rows curate selects; the random arm draws as many rows as curate selected."""
+    """Rows curate selects; the random and longest arms take as many rows as curate
+    selected."""
     arms: tuple[str, ...] = ARMS
-    """Which of curated, random and full to train."""
-    seed: int = 0
-    """Seed of the random arm's sample (curate and train keep their own seeds)."""
+    """Which of curated, random, longest and full to train."""
+    seeds: tuple[int, ...] = (0, 1)
+    """One training run per seed and arm (train.seed); the random arm also draws its rows
+    with it. Figures are the mean over seeds, with their min-max range."""
+    full_seeds: int | None = None
+    """Runs of the full arm: the first N of seeds; None = all. The full arm costs about
+    input rows / budget times another arm's training, so one seed may be all it can
+    afford."""
+    bootstrap_resamples: int = 1000
+    """Paired bootstrap resamples of the held-out prompts behind the verdict (the share of
+    resamples in which curated's chrF is ahead); 0 skips the bootstrap."""
     curate: CurateConfig = field(default_factory=CurateConfig)
     """Curation settings (inputs, out and selection.budget are set by the experiment)."""
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -157,6 +168,19 @@ class ExperimentConfig:
         unknown = [a for a in self.arms if a not in ARMS]
         check(not unknown, f"unknown arm(s) {unknown}; --arms takes {','.join(ARMS)}")
         check(len(set(self.arms)) == len(self.arms), "--arms lists an arm twice")
+        check(bool(self.seeds), "--seeds must name at least one seed, e.g. --seeds 0,1")
+        check(len(set(self.seeds)) == len(self.seeds), "--seeds lists a seed twice")
+        check(
+            self.full_seeds is None or self.full_seeds >= 1,
+            "full_seeds must be at least 1 (or null for every seed)",
+        )
+        check(self.bootstrap_resamples >= 0, "bootstrap_resamples must be >= 0 (0 = none)")
+
+    def arm_seeds(self, arm: str) -> tuple[int, ...]:
+        """The seeds ``arm`` is trained with (the full arm may run fewer)."""
+        if arm == "full" and self.full_seeds is not None:
+            return self.seeds[: self.full_seeds]
+        return self.seeds
 
     def require_inputs(self) -> None:
         """Check the fields a run needs but a config file may leave unset."""

@@ -1,26 +1,31 @@
-"""``finesift experiment``: does curation beat more (or random) data on the user's own data?
+"""``finesift experiment``: does curation beat more, random or longer data on the user's data?
 
 Steps, all in ``--out``:
 
 1. curate the noisy input (curate's outputs land in OUT: selected.jsonl, ledger.parquet...);
-2. build the arms: ``curated`` = curate's selection; ``random`` = as many rows as curate
-   selected, drawn uniformly (seeded) from the readable input rows; ``full`` = every
-   readable input row (arms/random.jsonl, arms/full.jsonl);
-3. train one LoRA adapter per arm (OUT/adapters/ARM) with the same training settings
-   for the same number of epochs;
-4. evaluate the base model and every adapter on the held-out rows (eval.json);
-5. write experiment.json, experiment.png and report.html, and print the table.
+2. build the arms (:mod:`jobs.evaluation.arms`): ``curated``, ``random`` (one draw per
+   seed), ``longest`` and ``full`` (OUT/arms/);
+3. train one LoRA adapter per arm and seed (OUT/adapters/ARM-seedN) with the same training
+   settings, ``train.seed`` set to the seed;
+4. evaluate the base model and every adapter on the held-out rows (eval.json): chrF and
+   ROUGE-L of greedy answers, the headline, and NLL of the reference answers;
+5. compare curated with every other arm on chrF, mean over seeds, with a paired bootstrap
+   over the held-out prompts; write experiment.json, experiment.png and report.html.
+
+Why generation first: on a 135M model, held-out NLL barely moves with data quality (the
+same 500-row budget drawn from clean rows and from a 36%-noisy pool gave NLL within 0.3%
+of each other, issue 15), while chrF of the answers separated them by several points.
 
 Equal epochs, not equal steps: each arm is trained the way a user would train on that
-dataset, so the cost column shows what training on everything costs, while curated and
-random (same row count) get the same number of steps and compare at equal compute.
-Setting ``train.optim.max_steps`` switches to equal steps.
+dataset, so the cost columns show what training on everything costs, while curated,
+random and longest (same row count) get the same number of steps and compare at equal
+compute. Setting ``train.optim.max_steps`` switches to equal steps.
 """
 
 from __future__ import annotations
 
 import json
-import random
+import math
 import shutil
 import time
 from dataclasses import asdict
@@ -28,21 +33,28 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from infra.config import with_values
-from infra.errors import InputError
 from jobs.curation.outputs import without_contaminated
 from jobs.curation.result import CurateResult
+from jobs.evaluation.arms import (
+    TrainingRun,
+    count_rows,
+    longest_rows,
+    overlap,
+    random_sample,
+    readable_rows,
+    write_arm,
+)
+from jobs.evaluation.compare import assemble, read_generations
 from jobs.evaluation.config import ExperimentConfig
-from jobs.evaluation.result import EvalResult, ExperimentResult
-from quality import schema
+from jobs.evaluation.result import ExperimentResult
 
 console = Console(stderr=True)
 
 
 def run(cfg: ExperimentConfig) -> ExperimentResult:
-    """Curate, train every arm, evaluate; write experiment.json.
+    """Curate, train every arm once per seed, evaluate; write experiment.json.
 
     Raises:
         ConfigError: when data or eval_data is missing.
@@ -61,96 +73,107 @@ def run(cfg: ExperimentConfig) -> ExperimentResult:
     if leaked:
         console.print(
             f"[yellow]warning:[/] {leaked} held-out rows have the same instruction as an input "
-            "row: the held-out NLL then partly measures memorization; use held-out rows the "
-            "input does not contain"
+            "row: the held-out figures then partly measure memorization; use held-out rows "
+            "the input does not contain"
         )
 
     init_ray()  # once, up front: no arm's training time includes starting Ray
-    data_files: dict[str, Path] = {}
     curate_summary = None
-    if "curated" in cfg.arms:
+    if {"curated", "longest"} & set(cfg.arms):  # longest ranks curate's survivors
         curate_summary = _curate(cfg, out)
         pool = without_contaminated(pool, out)  # the baselines leave the held-out rows out too
-        data_files["curated"] = out / "selected.jsonl"
-    n_random = _count_lines(data_files["curated"]) if "curated" in data_files else cfg.budget
-    if "random" in cfg.arms:
-        data_files["random"] = write_arm(
-            random_sample(pool, n_random, cfg.seed), out / "arms" / "random.jsonl"
-        )
-    if "full" in cfg.arms:
-        data_files["full"] = write_arm(pool, out / "arms" / "full.jsonl")
-
-    trained = {arm: train_arm(cfg, arm, data_files[arm], out) for arm in cfg.arms}
+    runs = plan_runs(cfg, pool, out)
+    print_plan(cfg, runs)
+    trained = train_runs(cfg, runs, out)
     eval_cfg = with_values(
         cfg.eval,
         {
-            "models": ("base", *cfg.arms),
+            "models": ("base", *(r.model for r in runs)),
             "eval_data": cfg.eval_data,
             "adapters_dir": str(out / "adapters"),
             "out": str(out),
         },
     )
     eval_result = evaluate.run(eval_cfg)
-    result = assemble(cfg, trained, eval_result, curate_summary)
-    (out / "experiment.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    generations = read_generations(out / "eval_samples.jsonl")
+    result = assemble(cfg, runs, trained, eval_result, generations, curate_summary)
+    (out / "experiment.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     from jobs.report.data import write_report
     from jobs.report.plots import experiment_bars
 
-    _write_png(experiment_bars(result["arms"]), out / "experiment.png")
-    return ExperimentResult.from_dict({**result, "report": str(write_report(out))})
+    _write_png(experiment_bars([asdict(a) for a in result.arms]), out / "experiment.png")
+    return ExperimentResult.from_dict({**result.to_dict(), "report": str(write_report(out))})
 
 
-def readable_rows(path: str) -> list[dict[str, Any]]:
-    """The input rows curate can read (not quarantined): id, messages, prompt, response."""
-    from quality.readers import read_all
+def plan_runs(cfg: ExperimentConfig, pool: list[dict[str, Any]], out: Path) -> list[TrainingRun]:
+    """Write every arm's data (OUT/arms/) and list the training runs, arm by arm.
 
-    rows = [
-        {"id": r["id"], "messages": r["messages"], "prompt": r["prompt"], "response": r["response"]}
-        for r in read_all([path])
-        if r["status"] == schema.ACTIVE
-    ]
-    if not rows:
-        raise InputError(f"no readable rows in {path}; check it with `finesift curate` first")
-    return rows
+    The random and longest arms take as many rows as curate selected (the budget when
+    curate did not run), so the three compare at equal rows and steps. Only the random
+    arm's rows depend on the seed.
+    """
+    selected, arms = out / "selected.jsonl", out / "arms"
+    n_pick = count_rows(selected) if {"curated", "longest"} & set(cfg.arms) else cfg.budget
+    runs = []
+    for arm in cfg.arms:
+        if arm == "curated":
+            path = selected
+        elif arm == "longest":
+            path = write_arm(longest_rows(out / "ledger.parquet", n_pick), arms / "longest.jsonl")
+        elif arm == "full":
+            path = write_arm(pool, arms / "full.jsonl")
+        for seed in cfg.arm_seeds(arm):
+            if arm == "random":
+                drawn = random_sample(pool, n_pick, seed)
+                path = write_arm(drawn, arms / f"random-seed{seed}.jsonl")
+            runs.append(TrainingRun(arm, seed, path, count_rows(path)))
+    return runs
 
 
-def overlap(pool: list[dict[str, Any]], eval_path: str) -> int:
-    """Held-out rows whose normalized instruction also occurs in the input (leakage)."""
-    from quality.readers import read_all
-    from quality.text import instruction_key
+def planned_steps(cfg: ExperimentConfig, rows: int) -> int:
+    """Optimizer steps of one run on ``rows`` rows (one worker; for the plan only)."""
+    o = cfg.train.optim
+    if o.max_steps > 0:
+        return o.max_steps
+    workers = max(1, cfg.train.scaling.num_workers)
+    per_epoch = max(1, math.ceil(rows / (o.batch_size * workers)) // o.gradient_accumulation)
+    return math.ceil(o.epochs * per_epoch)
 
-    seen = {instruction_key(r["prompt"]) for r in pool}
-    return sum(
-        1
-        for r in read_all([eval_path])
-        if r["status"] == schema.ACTIVE and instruction_key(r["prompt"]) in seen
+
+def print_plan(cfg: ExperimentConfig, runs: list[TrainingRun]) -> None:
+    """What training will cost, arm by arm, before it starts."""
+    parts = []
+    for arm in cfg.arms:
+        mine = [r for r in runs if r.arm == arm]
+        steps = planned_steps(cfg, mine[0].rows)
+        parts.append(f"{arm} {len(mine)} x {steps:,} steps ({mine[0].rows:,} rows)")
+    total = sum(planned_steps(cfg, r.rows) for r in runs)
+    console.print(
+        f"[bold cyan]finesift experiment[/] {len(runs)} training runs, {total:,} steps in all: "
+        + "; ".join(parts)
     )
 
 
-def random_sample(rows: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` rows drawn uniformly without replacement (all of them when n >= len), seeded."""
-    if n >= len(rows):
-        return list(rows)
-    picked = sorted(random.Random(seed).sample(range(len(rows)), n))
-    return [rows[i] for i in picked]
-
-
-def write_arm(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Training rows as JSONL ``{"id", "messages"}`` (what ``finesift train`` reads)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            record = {"id": row["id"], "messages": json.loads(row["messages"])}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
-
-
-def _count_lines(path: Path) -> int:
-    with open(path, encoding="utf-8") as handle:
-        n = sum(1 for line in handle if line.strip())
-    if n == 0:
-        raise InputError(f"curate selected no rows ({path} is empty); check summary.json")
-    return n
+def train_runs(
+    cfg: ExperimentConfig, runs: list[TrainingRun], out: Path
+) -> dict[str, dict[str, Any]]:
+    """Train every run in order, printing the pace and the time left after each."""
+    trained: dict[str, dict[str, Any]] = {}
+    seconds = steps = 0.0
+    for i, training in enumerate(runs):
+        cost = train_arm(cfg, training, out)
+        trained[training.model] = cost
+        seconds += cost["train_seconds"]
+        steps += cost["steps"] or 0
+        left = sum(planned_steps(cfg, r.rows) for r in runs[i + 1 :])
+        pace = seconds / steps if steps else 0.0
+        console.print(
+            f"[bold cyan]finesift experiment[/] trained {training.model}: {cost['steps']:,} "
+            f"steps, {cost['tokens_seen'] or 0:,} tokens in {cost['train_seconds']:,.0f} s "
+            f"({pace:.1f} s/step so far); {len(runs) - i - 1} runs left, {left:,} steps, "
+            f"about {left * pace / 60:,.0f} min at this pace"
+        )
+    return trained
 
 
 def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
@@ -165,21 +188,23 @@ def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
     return curate(curate_cfg)
 
 
-def train_arm(cfg: ExperimentConfig, arm: str, data: Path, out: Path) -> dict[str, Any]:
-    """Train one arm from scratch (a previous run's adapter and checkpoints are replaced)."""
+def train_arm(cfg: ExperimentConfig, training: TrainingRun, out: Path) -> dict[str, Any]:
+    """Train one run from scratch (a previous run's adapter and checkpoints are replaced)."""
     from jobs.training.train import train
 
     adapters, storage = out / "adapters", out / "checkpoints"
+    name = training.model
     # These directories belong to this experiment; without removing them train() would
     # resume the earlier run and report its time as ~0.
-    shutil.rmtree(adapters / arm, ignore_errors=True)
-    shutil.rmtree(storage / arm, ignore_errors=True)
-    console.print(f"[bold cyan]finesift experiment[/] training arm {arm} on {data}")
+    shutil.rmtree(adapters / name, ignore_errors=True)
+    shutil.rmtree(storage / name, ignore_errors=True)
+    console.print(f"[bold cyan]finesift experiment[/] training {name} on {training.data}")
     train_cfg = with_values(
         cfg.train,
         {
-            "data": str(data),
-            "name": arm,
+            "data": str(training.data),
+            "name": name,
+            "seed": training.seed,
             "eval_data": cfg.eval_data,
             "adapters_dir": str(adapters),
             "scaling.storage_path": str(storage),
@@ -199,82 +224,7 @@ def train_arm(cfg: ExperimentConfig, arm: str, data: Path, out: Path) -> dict[st
     }
 
 
-def assemble(
-    cfg: ExperimentConfig,
-    trained: dict[str, dict[str, Any]],
-    eval_result: EvalResult,
-    curate_summary: CurateResult | None,
-) -> dict[str, Any]:
-    """experiment.json: one row per arm (base model first) with cost and held-out figures."""
-    by_model = {m.name: asdict(m) for m in eval_result.models}
-    keys = ("nll", "perplexity", "rouge_l", "chrf")
-    arms = [{"arm": "base", **{k: by_model["base"][k] for k in keys}}]
-    for arm, cost in trained.items():
-        arms.append({"arm": arm, **cost, **{k: by_model[arm][k] for k in keys}})
-    o = cfg.train.optim
-    schedule = (
-        f"equal steps (train.optim.max_steps={o.max_steps})"
-        if o.max_steps > 0
-        else f"equal epochs ({o.epochs:g} per arm)"
-    )
-    nll = {a["arm"]: a["nll"] for a in arms}
-    verdict = None
-    if "curated" in nll and "random" in nll and None not in (nll["curated"], nll["random"]):
-        better = "beats" if nll["curated"] < nll["random"] else "does not beat"
-        verdict = (
-            f"curated {better} random on held-out NLL: {nll['curated']:.4f} vs {nll['random']:.4f}"
-        )
-    return {
-        "data": cfg.data,
-        "eval_data": cfg.eval_data,
-        "budget": cfg.budget,
-        "schedule": schedule,
-        "note": f"Every arm trained with the same settings, {schedule}; NLL and perplexity "
-        f"on {eval_result.rows} held-out rows (answer tokens only), ROUGE-L and chrF of "
-        f"greedy answers to {eval_result.generated_rows} of them. Train time is the wall "
-        "time of each arm's training run, Ray Train worker start included."
-        + (f" {verdict}." if verdict else ""),
-        "verdict": verdict,
-        "arms": arms,
-        "curation": curate_summary.by_status if curate_summary else None,
-    }
-
-
 def _write_png(uri: str, path: Path) -> None:
     import base64
 
     path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
-
-
-def print_table(result: ExperimentResult, out: Console | None = None) -> None:
-    """The experiment table: cost and held-out figures per arm."""
-    table = Table(title=f"finesift experiment: {result.schedule}", caption=result.verdict)
-    for column in (
-        "arm",
-        "rows",
-        "steps",
-        "tokens",
-        "train time",
-        "NLL",
-        "perplexity",
-        "ROUGE-L",
-        "chrF",
-    ):
-        table.add_column(column, justify="left" if column == "arm" else "right")
-    for a in result.arms:
-        table.add_row(
-            a.arm,
-            _fmt(a.rows, "{:,}"),
-            _fmt(a.steps, "{:,}"),
-            _fmt(a.tokens_seen, "{:,}"),
-            _fmt(a.train_seconds, "{:,.0f} s"),
-            _fmt(a.nll, "{:.4f}"),
-            _fmt(a.perplexity, "{:.2f}"),
-            _fmt(a.rouge_l, "{:.4f}"),
-            _fmt(a.chrf, "{:.2f}"),
-        )
-    (out or Console()).print(table)
-
-
-def _fmt(value: Any, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)

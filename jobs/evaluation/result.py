@@ -71,8 +71,34 @@ class EvalResult:
 
 
 @dataclass(frozen=True)
+class SeedRun:
+    """One training run of an arm (one seed): its cost and its held-out figures."""
+
+    seed: int
+    """train.seed of the run (and the random arm's draw)."""
+    model: str
+    """The adapter's name in eval.json and OUT/adapters (``ARM-seedN``)."""
+    nll: float | None
+    perplexity: float | None
+    rouge_l: float | None
+    chrf: float | None
+    rows: int | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    tokens_seen: int | None = None
+    """Training tokens, padding excluded (prompt and answer)."""
+    train_seconds: float | None = None
+    """Wall time of the training run, Ray Train worker start included."""
+    final_eval_loss: float | None = None
+
+
+@dataclass(frozen=True)
 class ArmResult:
-    """One arm of the experiment (or the base model): its training cost and its figures."""
+    """One arm of the experiment (or the base model): its figures and training cost.
+
+    The figures are the mean over the arm's runs (one per seed), the cost columns the mean
+    per run; ``*_min`` / ``*_max`` are the range over runs (equal with one run).
+    """
 
     arm: str
     nll: float | None
@@ -85,11 +111,59 @@ class ArmResult:
     tokens_seen: int | None = None
     train_seconds: float | None = None
     final_eval_loss: float | None = None
+    chrf_min: float | None = None
+    chrf_max: float | None = None
+    rouge_l_min: float | None = None
+    rouge_l_max: float | None = None
+    nll_min: float | None = None
+    nll_max: float | None = None
+    train_seconds_total: float | None = None
+    """Training wall time of all the arm's runs together."""
+    runs: list[SeedRun] = field(default_factory=list)
+    """One entry per seed; empty for the base model."""
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds the arm ran with."""
+        return [r.seed for r in self.runs]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One arm against another on mean chrF, with a paired bootstrap over the prompts."""
+
+    arm: str
+    versus: str
+    chrf: float
+    """``arm``'s chrF, mean over its seeds."""
+    versus_chrf: float
+    difference: float
+    """chrf - versus_chrf (points)."""
+    ahead_share: float | None
+    """Share of paired bootstrap resamples of the held-out prompts in which ``arm``'s
+    mean-over-seeds corpus chrF is above ``versus``'s (ties count half); None when the
+    bootstrap was skipped."""
+    resamples: int
+    prompts: int
+
+    def sentence(self) -> str:
+        """The comparison in words, as the verdict states it."""
+        verb = "beats" if self.difference > 0 else "does not beat"
+        text = (
+            f"{self.arm} {verb} {self.versus} on chrF: {self.chrf:.2f} vs "
+            f"{self.versus_chrf:.2f} ({self.difference:+.2f})"
+        )
+        if self.ahead_share is not None:
+            text += (
+                f", ahead in {self.ahead_share:.0%} of {self.resamples:,} paired bootstrap "
+                f"resamples of {self.prompts} prompts"
+            )
+        return text
 
 
 @dataclass(frozen=True)
 class ExperimentResult:
-    """experiment.json: curated vs random vs full, trained alike, on the same held-out rows."""
+    """experiment.json: the arms trained alike, on the same held-out rows."""
 
     data: str
     eval_data: str
@@ -100,6 +174,11 @@ class ExperimentResult:
     arms: list[ArmResult]
     curation: dict[str, int] | None = None
     report: str | None = None
+    seeds: list[int] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    """curated against each other arm trained (random, longest, full), on chrF."""
+    prompts: int | None = None
+    """Held-out prompts answered (chrF and ROUGE-L are over these)."""
 
     def arm(self, name: str) -> ArmResult:
         """The row of arm ``name`` (``base`` for the base model).
@@ -118,5 +197,12 @@ class ExperimentResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentResult:
         data = _known(cls, data)
-        arms = [ArmResult(**_known(ArmResult, a)) for a in data.pop("arms", [])]
-        return cls(arms=arms, **data)
+        arms = [_arm(a) for a in data.pop("arms", [])]
+        comparisons = [Comparison(**_known(Comparison, c)) for c in data.pop("comparisons", [])]
+        return cls(arms=arms, comparisons=comparisons, **data)
+
+
+def _arm(data: dict[str, Any]) -> ArmResult:
+    data = _known(ArmResult, data)
+    runs = [SeedRun(**_known(SeedRun, r)) for r in data.pop("runs", [])]
+    return ArmResult(runs=runs, **data)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from infra.errors import InputError
 from jobs.report.data import ROWS_PER_REASON, RunData
 from quality import schema
 
@@ -62,7 +63,9 @@ def render(data: RunData) -> str:
     if data.experiment:
         sections.append(
             _section(
-                "experiment", "Experiment: curated vs random vs full", _experiment(data.experiment)
+                "experiment",
+                "Experiment: curated vs random vs longest vs full",
+                _experiment(data.experiment),
             )
         )
     title = f"finesift report: {data.run_dir.resolve().name}"
@@ -286,42 +289,26 @@ def _eval_table(result: dict[str, Any]) -> str:
     return note + _table(["model", "NLL", "perplexity", "ROUGE-L", "chrF", "tokens", "time"], rows)
 
 
-def _experiment(result: dict[str, Any]) -> str:
+def _experiment(data: dict[str, Any]) -> str:
+    from jobs.evaluation.result import ExperimentResult
+    from jobs.evaluation.table import COLUMNS, LEGEND, cells
     from jobs.report import plots
 
-    arms = result.get("arms", [])
-    rows = [
-        [
-            _e(a["arm"]),
-            _num(a.get("rows")),
-            _num(a.get("steps")),
-            _num(a.get("tokens_seen")),
-            _num(a.get("train_seconds"), "{:,.0f} s"),
-            _num(a.get("nll"), "{:.4f}"),
-            _num(a.get("perplexity"), "{:.2f}"),
-            _num(a.get("rouge_l"), "{:.4f}"),
-            _num(a.get("chrf"), "{:.2f}"),
-        ]
-        for a in arms
-    ]
-    note = f'<p class="note">{_e(result.get("note", ""))}</p>'
+    try:
+        result = ExperimentResult.from_dict(data)
+    except TypeError as exc:  # a field missing: not written by `finesift experiment`
+        raise InputError(
+            f"experiment.json cannot be read ({exc}); rerun `finesift experiment`"
+        ) from exc
+    verdict = f'<p class="verdict">{_e(result.verdict)}</p>' if result.verdict else ""
+    note = f'<p class="note">{_e(result.note)}</p>'
+    rows = [[_e(cell) for cell in row] for row in cells(result)]
     return (
-        note
-        + _img(plots.experiment_bars(arms), "experiment")
-        + _table(
-            [
-                "arm",
-                "rows",
-                "steps",
-                "tokens",
-                "train time",
-                "NLL",
-                "perplexity",
-                "ROUGE-L",
-                "chrF",
-            ],
-            rows,
-        )
+        verdict
+        + note
+        + _img(plots.experiment_bars(data.get("arms", [])), "experiment")
+        + _table([c.header for c in COLUMNS], rows)
+        + f'<p class="note">{_e(LEGEND)}</p>'
     )
 
 
@@ -364,6 +351,7 @@ summary {{ cursor: pointer; padding: 4px 0; }}
 .p {{ white-space: pre-wrap; font-weight: 600; margin-top: 2px; }}
 .r {{ white-space: pre-wrap; margin-top: 4px; }}
 .d {{ font-size: 12px; color: #a23b2a; margin-top: 4px; }}
+.verdict {{ font-weight: 600; }}
 code {{ background: #f0f3f7; padding: 0 3px; border-radius: 3px; }}
 </style></head>
 <body>

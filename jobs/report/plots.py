@@ -143,21 +143,33 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> str:
 
 
 def experiment_bars(arms: Sequence[dict[str, Any]]) -> str:
-    """Held-out NLL and training time per arm, side by side (the base model as reference)."""
+    """chrF per arm (mean over seeds, the min-max range as an error bar; the base model as
+    reference) beside each arm's training time over all its runs.
+
+    Args:
+        arms: experiment.json's ``arms``: ``[{"arm", "chrf", "chrf_min", "chrf_max",
+            "train_seconds_total"}]`` (older files: ``train_seconds`` only).
+    """
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, layout="constrained", figsize=(9, 3.4))
     names = [a["arm"] for a in arms]
     colors = [f"C{i % 10}" for i in range(len(arms))]
-    nll = [a.get("nll") or 0.0 for a in arms]
-    bars = left.bar(names, nll, color=colors)
-    left.bar_label(bars, fmt="{:.3f}", fontsize=8)
-    left.set_ylabel("held-out NLL (lower is better)")
-    low, high = min(nll), max(nll)
-    left.set_ylim(max(0.0, low - (high - low) * 1.5 - 0.05), high + (high - low) * 0.3 + 0.05)
-    seconds = [a.get("train_seconds") or 0.0 for a in arms]
+    chrf = np.asarray([a.get("chrf") or 0.0 for a in arms], dtype=np.float64)
+    # Error bars from the mean down to the worst seed and up to the best (none for one run).
+    low = np.asarray([_or(a.get("chrf_min"), c) for a, c in zip(arms, chrf, strict=True)])
+    high = np.asarray([_or(a.get("chrf_max"), c) for a, c in zip(arms, chrf, strict=True)])
+    errors = np.vstack([chrf - low, high - chrf])
+    bars = left.bar(names, chrf, color=colors, yerr=errors, capsize=4)
+    left.bar_label(bars, fmt="{:.1f}", fontsize=8, label_type="center", color="white")
+    left.set_ylabel("chrF of greedy answers (higher is better)")
+    seconds = [a.get("train_seconds_total") or a.get("train_seconds") or 0.0 for a in arms]
     bars = right.bar(names, seconds, color=colors)
-    right.bar_label(bars, fmt="{:.0f} s", fontsize=8)
-    right.set_ylabel("training time (s)")
+    right.bar_label(bars, fmt="{:,.0f} s", fontsize=8)
+    right.set_ylabel("training time, all runs (s)")
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
     return _to_uri(fig)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else float(value)

@@ -1,16 +1,34 @@
-"""finesift experiment: arm data, leakage check and the result table (no training here)."""
+"""finesift experiment: arm data, the longest arm, seeds, the verdict and experiment.json
+(no training here, except the one ray-marked end-to-end run on a tiny model)."""
 
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from rich.console import Console
+from typer.testing import CliRunner
 
-from infra.config import with_values
+from infra.config import ConfigError, load_config
 from infra.errors import InputError
+from jobs.evaluation.arms import (
+    TrainingRun,
+    longest_rows,
+    overlap,
+    random_sample,
+    readable_rows,
+    write_arm,
+)
+from jobs.evaluation.compare import arm_result, assemble
 from jobs.evaluation.config import ExperimentConfig
-from jobs.evaluation.experiment import assemble, overlap, random_sample, readable_rows, write_arm
-from jobs.evaluation.result import EvalResult
+from jobs.evaluation.experiment import plan_runs
+from jobs.evaluation.result import EvalResult, ExperimentResult, SeedRun
+from jobs.evaluation.table import COLUMNS, print_table
 
 
 def write_noisy(path):
@@ -56,36 +74,326 @@ def test_overlap_counts_heldout_instructions_seen_in_the_input(tmp_path):
     assert overlap(pool, str(heldout)) == 1  # "add 2 and 3" normalizes to a seen instruction
 
 
-def test_assemble_puts_base_first_and_states_the_verdict():
-    cfg = with_values(ExperimentConfig(data="n", eval_data="h"), {"arms": ("curated", "random")})
-    scores = dict(perplexity=1.0, rouge_l=0.1, chrf=10.0, tokens=9, rows=10, generated=4)
-    models = [
-        {"name": n, "nll": v, "base_model": "b", "adapter": None, "seconds": 1.0, **scores}
-        for n, v in (("base", 2.0), ("curated", 1.2), ("random", 1.5))
+# --- the longest arm --------------------------------------------------------------------
+
+
+def messages(question: str, answer: str) -> str:
+    turns = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return json.dumps(turns)
+
+
+def write_ledger(path: Path, rows: list[tuple[str, str, str | None, str]]) -> Path:
+    """(id, status, reason, response) rows as a ledger with the columns the arm reads."""
+    table = pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "status": [r[1] for r in rows],
+            "reason": [r[2] for r in rows],
+            "response": [r[3] for r in rows],
+            "messages": [messages(f"Question {r[0]}?", r[3]) for r in rows],
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+LEDGER = [
+    ("sel-short", "selected", None, "Short."),
+    ("sel-mid", "selected", None, "A middle-sized answer here."),
+    ("left-long", "dropped", "not_selected", "A long answer that selection left out " * 3),
+    ("left-tie-b", "dropped", "not_selected", "x" * 40),
+    ("left-tie-a", "dropped", "not_selected", "y" * 40),
+    # Longer than every survivor, but filtered out: never in the longest arm.
+    ("dup", "dropped", "near_duplicate", "A duplicate that is the longest of all " * 9),
+    ("rule", "dropped", "placeholder_text", "TODO " * 80),
+    ("conflict", "dropped", "conflict", "The losing side of a conflict, long " * 7),
+    ("bad", "quarantined", "invalid_json", ""),
+]
+
+
+def test_longest_takes_the_longest_survivors_of_every_filter(tmp_path):
+    ledger = write_ledger(tmp_path / "ledger.parquet", LEDGER)
+    picked = longest_rows(ledger, 4)
+    # Survivors only (selected or not_selected), longest first, ties by id.
+    assert [r["id"] for r in picked] == ["left-long", "left-tie-a", "left-tie-b", "sel-mid"]
+    assert [r["id"] for r in longest_rows(ledger, 100)][-1] == "sel-short"
+    assert len(longest_rows(ledger, 100)) == 5
+    # The arm file is trainable: the ledger's messages, as finesift train reads them.
+    path = write_arm(picked, tmp_path / "longest.jsonl")
+    first = json.loads(path.read_text().splitlines()[0])
+    assert first["id"] == "left-long" and first["messages"][-1]["role"] == "assistant"
+
+
+def test_longest_needs_a_ledger_with_survivors(tmp_path):
+    with pytest.raises(InputError, match="ledger"):
+        longest_rows(tmp_path / "ledger.parquet", 3)
+    gone = write_ledger(tmp_path / "ledger.parquet", [("dup", "dropped", "exact_duplicate", "x")])
+    with pytest.raises(InputError, match="survived"):
+        longest_rows(gone, 3)
+
+
+def write_curate_outputs(out: Path, n_selected: int = 2) -> None:
+    """selected.jsonl and ledger.parquet as curate leaves them (LEDGER's selected rows)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_ledger(out / "ledger.parquet", LEDGER)
+    with open(out / "selected.jsonl", "w", encoding="utf-8") as handle:
+        for row_id, _, _, answer in LEDGER[:n_selected]:
+            record = {"id": row_id, "messages": json.loads(messages(f"Q {row_id}?", answer))}
+            handle.write(json.dumps(record) + "\n")
+
+
+def test_plan_gives_each_arm_its_rows_and_seeds(tmp_path):
+    pool = readable_rows(str(write_noisy(tmp_path / "noisy.jsonl")))
+    out = tmp_path / "out"
+    write_curate_outputs(out)
+    cfg = load_config(ExperimentConfig, None, ["seeds=[0, 1]", "full_seeds=1"], data="n")
+    runs = plan_runs(cfg, pool, out)
+    assert [(r.arm, r.seed) for r in runs] == [
+        ("curated", 0),
+        ("curated", 1),
+        ("random", 0),
+        ("random", 1),
+        ("longest", 0),
+        ("longest", 1),
+        ("full", 0),  # full_seeds=1: the full arm runs the first seed only
     ]
+    by = {r.model: r for r in runs}
+    assert by["curated-seed0"].data == out / "selected.jsonl"
+    # random and longest take as many rows as curate selected; full takes every readable row
+    assert {r.rows for r in runs if r.arm in ("curated", "random", "longest")} == {2}
+    assert by["full-seed0"].rows == 3
+    assert by["random-seed0"].data != by["random-seed1"].data  # one draw per seed
+    assert by["longest-seed0"].data == by["longest-seed1"].data
+    longest = [json.loads(line)["id"] for line in by["longest-seed0"].data.read_text().splitlines()]
+    assert longest == ["left-long", "left-tie-a"]
 
-    def evaluated(models):
-        return EvalResult.from_dict(
-            {"eval_data": "h", "models": models, "rows": 10, "generated_rows": 4}
+
+# --- seeds, the verdict, experiment.json ------------------------------------------------
+
+
+def test_an_arm_reports_the_mean_and_range_over_its_seeds():
+    runs = [
+        SeedRun(0, "curated-seed0", 1.2, 3.3, 0.30, 34.0, 10, 3, 1.0, 900, 20.0, 1.1),
+        SeedRun(1, "curated-seed1", 1.4, 4.1, 0.34, 37.0, 10, 3, 1.0, 1100, 30.0, 1.3),
+    ]
+    arm = arm_result("curated", runs)
+    assert arm.seeds == [0, 1]
+    assert arm.chrf == pytest.approx(35.5) and (arm.chrf_min, arm.chrf_max) == (34.0, 37.0)
+    assert arm.rouge_l == pytest.approx(0.32) and arm.rouge_l_max == 0.34
+    assert arm.nll == pytest.approx(1.3) and arm.perplexity == pytest.approx(math.exp(1.3), 1e-3)
+    assert arm.tokens_seen == 1000 and arm.steps == 3
+    assert arm.train_seconds == pytest.approx(25.0) and arm.train_seconds_total == 50.0
+    alone = arm_result("full", runs[:1])
+    assert alone.chrf_min == alone.chrf_max == alone.chrf == 34.0
+
+
+GOOD = ["The capital of France is Paris.", "Red, blue and yellow.", "The answer is 5."] * 4
+REFS = ["The capital of France is Paris.", "Red, blue and yellow are primary.", "It is 5."] * 4
+BAD = ["I do not know.", "Bananas.", "Seven."] * 4
+
+
+def fake_experiment(arms=("curated", "random"), seeds=(0, 1), answers=None, overrides=()):
+    """assemble() on planted figures: every run's eval scores and answers."""
+    cfg = load_config(
+        ExperimentConfig, None, list(overrides), data="n", eval_data="h", arms=arms, seeds=seeds
+    )
+    answers = answers or {"curated": GOOD, "random": BAD, "longest": BAD, "full": GOOD}
+    runs = [TrainingRun(arm, seed, Path(f"{arm}.jsonl"), 12) for arm in arms for seed in seeds]
+    generations = {"base": [(f"h{i}", BAD[i], REFS[i]) for i in range(len(REFS))]}
+    for r in runs:
+        generations[r.model] = [(f"h{i}", a, REFS[i]) for i, a in enumerate(answers[r.arm])]
+    from quality.metrics import corpus_chrf
+
+    models = [
+        {
+            "name": name,
+            "nll": 2.0 - 0.1 * len(name),
+            "perplexity": 1.0,
+            "rouge_l": 0.1,
+            "chrf": round(corpus_chrf([t[1] for t in triples], [t[2] for t in triples]), 4),
+            "base_model": "b",
+            "adapter": None,
+            "seconds": 1.0,
+            "tokens": 9,
+            "rows": 12,
+            "generated": 12,
+        }
+        for name, triples in generations.items()
+    ]
+    evaluated = EvalResult.from_dict(
+        {"eval_data": "h", "models": models, "rows": 12, "generated_rows": 12}
+    )
+    cost = {"rows": 12, "steps": 3, "tokens_seen": 100, "train_seconds": 3.0}
+    trained = {r.model: cost for r in runs}
+    return cfg, assemble(cfg, runs, trained, evaluated, generations, None)
+
+
+def test_verdict_compares_mean_chrf_with_a_paired_bootstrap():
+    _, result = fake_experiment(arms=("curated", "random", "longest"))
+    assert [a.arm for a in result.arms] == ["base", "curated", "random", "longest"]
+    assert [len(a.runs) for a in result.arms] == [0, 2, 2, 2]
+    (vs_random, vs_longest) = result.comparisons
+    assert (vs_random.arm, vs_random.versus, vs_longest.versus) == ("curated", "random", "longest")
+    assert vs_random.difference > 0 and vs_random.ahead_share == 1.0  # better on every prompt
+    assert vs_random.resamples == 1000 and vs_random.prompts == 12
+    assert result.verdict.startswith("curated beats random on chrF")
+    assert "ahead in 100% of 1,000 paired bootstrap resamples of 12 prompts" in result.verdict
+    assert "curated beats longest" in result.verdict
+    # Swapped answers: curated now behind on every prompt.
+    _, result = fake_experiment(answers={"curated": BAD, "random": GOOD})
+    assert result.comparisons[0].ahead_share == 0.0
+    assert result.verdict.startswith("curated does not beat random")
+
+
+def test_experiment_json_round_trips(tmp_path):
+    _, result = fake_experiment(arms=("curated", "random", "longest"), seeds=(3, 4))
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps(result.to_dict()))
+    again = ExperimentResult.from_dict(json.loads(path.read_text()))
+    assert again == result
+    assert again.arm("random").runs[1].seed == 4 and again.seeds == [3, 4]
+    assert again.comparisons[0].ahead_share == 1.0
+    with pytest.raises(KeyError, match="no arm full"):
+        again.arm("full")
+
+
+def test_schedule_and_the_verdict_without_answers():
+    from dataclasses import replace
+
+    from jobs.evaluation.compare import compare, nll_verdict
+
+    cfg, result = fake_experiment()
+    assert result.schedule == "equal epochs (1 per arm)"
+    _, result = fake_experiment(overrides=["train.optim.max_steps=7", "bootstrap_resamples=0"])
+    assert result.schedule == "equal steps (train.optim.max_steps=7)"
+    assert result.comparisons[0].ahead_share is None  # bootstrap skipped
+    assert "bootstrap" not in result.verdict
+    # eval.generation.enabled=false: no chrF, the verdict falls back to held-out NLL.
+    no_answers = [replace(a, chrf=None) for a in result.arms]
+    assert compare(cfg, no_answers, {}) == []
+    assert nll_verdict(no_answers).startswith("curated beats random on held-out NLL")
+
+
+def test_the_table_shows_every_column_and_the_seed_range():
+    _, result = fake_experiment(answers={"curated": GOOD, "random": BAD})
+    console = Console(record=True, width=250)
+    print_table(result, console)
+    text = console.export_text()
+    for column in COLUMNS:
+        assert column.header in text
+    curated = result.arm("curated")
+    assert f"{curated.chrf:.2f}" in text and "verdict: curated beats random" in text
+
+
+def test_the_table_shows_a_range_when_seeds_differ():
+    runs = [
+        SeedRun(0, "a-seed0", 1.2, 3.3, 0.30, 34.0),
+        SeedRun(1, "a-seed1", 1.4, 4.1, 0.34, 37.0),
+    ]
+    chrf = next(c for c in COLUMNS if c.header == "chrF")
+    assert chrf.cell(arm_result("a", runs)) == "35.50 (34.00-37.00)"
+    assert chrf.cell(arm_result("a", runs[:1])) == "34.00"
+
+
+# --- config and CLI ---------------------------------------------------------------------
+
+
+def test_config_knows_the_arms_and_seeds():
+    cfg = ExperimentConfig()
+    assert cfg.arms == ("curated", "random", "longest", "full") and cfg.seeds == (0, 1)
+    assert cfg.arm_seeds("full") == (0, 1)
+    assert load_config(ExperimentConfig, None, ["full_seeds=1"]).arm_seeds("full") == (0,)
+    with pytest.raises(ConfigError, match="seed twice"):
+        load_config(ExperimentConfig, None, ["seeds=[1, 1]"])
+    with pytest.raises(ConfigError, match="at least one seed"):
+        load_config(ExperimentConfig, None, ["seeds=[]"])
+    with pytest.raises(ConfigError, match="seeds must be int"):
+        load_config(ExperimentConfig, None, ["seeds=[0, many]"])
+
+
+def test_cli_takes_longest_and_seeds(monkeypatch):
+    from jobs.cli import app
+
+    seen = []
+    monkeypatch.setattr(
+        "jobs.evaluation.experiment.run",
+        lambda cfg: seen.append(cfg) or SimpleNamespace(report="r"),
+    )
+    monkeypatch.setattr("jobs.evaluation.table.print_table", lambda *a, **k: None)
+    args = ["experiment", "--data", "n.jsonl", "--eval-data", "h.jsonl", "--arms"]
+    args += ["curated,longest", "--seeds", "3,5", "full_seeds=1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (cfg,) = seen
+    assert cfg.arms == ("curated", "longest") and cfg.seeds == (3, 5) and cfg.full_seeds == 1
+    result = CliRunner().invoke(app, ["experiment", "--seeds", "0,x"])
+    assert isinstance(result.exception, ConfigError)  # main() prints it on one line
+    assert "seeds must be int" in str(result.exception)
+
+
+# --- end to end -------------------------------------------------------------------------
+
+
+@pytest.mark.ray
+def test_experiment_end_to_end_on_a_tiny_model(ray_session, tiny_model_dir, tmp_path):
+    """Curate, 2 arms x 2 seeds of 2 steps each, eval of 5 models: every file and figure.
+
+    (random and full differ from these only in their rows: test_plan_... covers them.)"""
+    from jobs.evaluation.experiment import run
+
+    rows = [
+        {
+            "instruction": f"What is {a} plus {b}?",
+            "input": "",
+            "output": f"{a} plus {b} is {a + b}.",
+        }
+        for a in range(1, 7)
+        for b in range(1, 4)
+    ]
+    rows += [{"instruction": "What is 1 plus 1?", "input": "", "output": "TODO"}]  # conflict
+    data = tmp_path / "noisy.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text(
+        "".join(
+            json.dumps({"instruction": f"What is {a} plus 9?", "output": f"It is {a + 9}."}) + "\n"
+            for a in range(4)
         )
-
-    cost = {"rows": 5, "steps": 2, "tokens_seen": 100, "train_seconds": 3.0}
-    result = assemble(
-        cfg,
-        {"curated": cost, "random": cost},
-        evaluated(models),
-        None,
     )
-    assert [a["arm"] for a in result["arms"]] == ["base", "curated", "random"]
-    assert result["verdict"].startswith("curated beats random")
-    assert result["schedule"].startswith("equal epochs")
-    steps_cfg = with_values(cfg, {"train.optim.max_steps": 7})
-    swapped = [dict(m, nll=3.0) if m["name"] == "curated" else m for m in models]
-    result = assemble(
-        steps_cfg,
-        {"curated": cost, "random": cost},
-        evaluated(swapped),
+    overrides = [
+        "curate.embed.model=hashing",
+        f"train.base_model={tiny_model_dir}",
+        "train.optim.max_steps=2",
+        "train.eval.every_steps=2",
+        f"eval.base_model={tiny_model_dir}",
+        "eval.generation.max_new_tokens=4",
+        "eval.inference.batch_size=4",
+        "bootstrap_resamples=50",
+    ]
+    cfg = load_config(
+        ExperimentConfig,
         None,
+        overrides,
+        data=str(data),
+        eval_data=str(heldout),
+        out=str(tmp_path / "out"),
+        budget=5,
+        arms=("curated", "longest"),
     )
-    assert result["verdict"].startswith("curated does not beat random")
-    assert result["schedule"] == "equal steps (train.optim.max_steps=7)"
+    result = run(cfg)
+    out = tmp_path / "out"
+    assert ExperimentResult.from_dict(json.loads((out / "experiment.json").read_text())) == (
+        ExperimentResult.from_dict({**result.to_dict(), "report": None})
+    )
+    assert [a.arm for a in result.arms] == ["base", "curated", "longest"]
+    for arm in result.arms[1:]:
+        assert arm.seeds == [0, 1] and arm.steps == 2 and arm.tokens_seen > 0
+        assert 0 <= arm.chrf_min <= arm.chrf <= arm.chrf_max <= 100
+        assert all(
+            (out / "adapters" / r.model / "adapter_model.safetensors").is_file() for r in arm.runs
+        )
+    assert [c.versus for c in result.comparisons] == ["longest"]
+    assert all(0.0 <= c.ahead_share <= 1.0 and c.prompts == 4 for c in result.comparisons)
+    assert result.verdict and "chrF" in result.verdict
+    assert (out / "arms" / "longest.jsonl").is_file() and (out / "experiment.png").is_file()
+    assert "time, all runs" in Path(result.report).read_text()

@@ -155,22 +155,47 @@ def add_training_and_eval(run_dir: Path) -> None:
             {"eval_data": "heldout.jsonl", "rows": 20, "generated_rows": 10, "models": models}
         )
     )
+    runs = [
+        {
+            "seed": seed,
+            "model": f"curated-seed{seed}",
+            "nll": 1.7,
+            "perplexity": 5.5,
+            "rouge_l": 0.2,
+            "chrf": chrf,
+            "rows": 10,
+            "steps": 6,
+            "tokens_seen": 1234,
+            "train_seconds": 12.5,
+        }
+        for seed, chrf in ((0, 24.0), (1, 26.0))
+    ]
     (run_dir / "experiment.json").write_text(
         json.dumps(
             {
+                "data": "noisy.jsonl",
+                "eval_data": "heldout.jsonl",
+                "budget": 10,
+                "schedule": "equal epochs (1 per arm)",
                 "note": "equal epochs",
+                "verdict": "curated beats random on chrF: 25.00 vs 21.00 (+4.00)",
+                "seeds": [0, 1],
                 "arms": [
-                    {"arm": "base", "nll": 2.1, "perplexity": 8.2},
+                    {"arm": "base", "nll": 2.1, "perplexity": 8.2, "rouge_l": 0.1, "chrf": 20.0},
                     {
                         "arm": "curated",
                         "rows": 10,
                         "steps": 6,
                         "tokens_seen": 1234,
                         "train_seconds": 12.5,
+                        "train_seconds_total": 25.0,
                         "nll": 1.7,
                         "perplexity": 5.5,
                         "rouge_l": 0.2,
                         "chrf": 25.0,
+                        "chrf_min": 24.0,
+                        "chrf_max": 26.0,
+                        "runs": runs,
                     },
                 ],
             }
@@ -188,6 +213,12 @@ def test_report_has_every_section_and_no_external_reference(tmp_path):
     page = write_report(run).read_text()
     assert section_ids(page) == SECTIONS
     assert page.count("data:image/png;base64,") == 5  # bars, histograms, map, curves, experiment
+    experiment = re.search(r'<section id="experiment">.*?</section>', page, re.S).group(0)
+    from jobs.evaluation.table import COLUMNS
+
+    headers = re.findall(r"<th>(.*?)</th>", experiment)
+    assert headers == [c.header for c in COLUMNS]  # the CLI's columns, defined once
+    assert "25.00 (24.00-26.00)" in experiment and "curated beats random on chrF" in experiment
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<script" not in page
 

@@ -1,0 +1,187 @@
+"""From the training runs and the eval to experiment.json: each arm's figures over its
+seeds, and curated against the other arms on chrF with a paired bootstrap over prompts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from jobs.curation.result import CurateResult
+from jobs.evaluation.arms import TrainingRun
+from jobs.evaluation.config import ExperimentConfig
+from jobs.evaluation.result import ArmResult, Comparison, EvalResult, ExperimentResult, SeedRun
+from jobs.evaluation.stats import ahead_share, spread
+
+FIGURES = ("nll", "perplexity", "rouge_l", "chrf")
+
+
+def read_generations(path: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """Per model, its greedy answers as (row id, answer, reference), in row order
+    (eval_samples.jsonl; rows without an answer are left out)."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    if not path.is_file():
+        return out
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if "generation" in record:
+                triple = (record["id"], record["generation"], record["reference"])
+                out.setdefault(record["model"], []).append(triple)
+    return out
+
+
+def assemble(
+    cfg: ExperimentConfig,
+    runs: list[TrainingRun],
+    trained: dict[str, dict[str, Any]],
+    eval_result: EvalResult,
+    generations: dict[str, list[tuple[str, str, str]]],
+    curate_summary: CurateResult | None,
+) -> ExperimentResult:
+    """experiment.json: the base model, then one row per arm (its runs inside), and the
+    comparisons of curated with the other arms."""
+    base = eval_result.model("base")
+    arms = [ArmResult("base", *(getattr(base, k) for k in FIGURES))]
+    for arm in cfg.arms:
+        seed_runs = []
+        for training in (r for r in runs if r.arm == arm):
+            scores = eval_result.model(training.model)
+            figures = {k: getattr(scores, k) for k in FIGURES}
+            cost = trained[training.model]
+            seed_runs.append(SeedRun(training.seed, training.model, **figures, **cost))
+        arms.append(arm_result(arm, seed_runs))
+    comparisons = compare(cfg, arms, generations)
+    o = cfg.train.optim
+    schedule = (
+        f"equal steps (train.optim.max_steps={o.max_steps})"
+        if o.max_steps > 0
+        else f"equal epochs ({o.epochs:g} per arm)"
+    )
+    verdict = "; ".join(c.sentence() for c in comparisons) or nll_verdict(arms)
+    seeds = ", ".join(f"{a.arm} {','.join(map(str, a.seeds))}" for a in arms if a.runs)
+    note = (
+        f"Every arm trained with the same settings, {schedule}, once per seed ({seeds}). "
+        f"chrF and ROUGE-L of greedy answers to {eval_result.generated_rows} held-out "
+        f"prompts, NLL and perplexity on {eval_result.rows} held-out rows (answer tokens "
+        "only): mean over seeds (min-max). Train time is the wall time of each training "
+        "run, Ray Train worker start included."
+    )
+    return ExperimentResult(
+        data=str(cfg.data),
+        eval_data=str(cfg.eval_data),
+        budget=cfg.budget,
+        schedule=schedule,
+        note=note,
+        verdict=verdict,
+        arms=arms,
+        curation=curate_summary.by_status if curate_summary else None,
+        seeds=list(cfg.seeds),
+        comparisons=comparisons,
+        prompts=eval_result.generated_rows,
+    )
+
+
+def arm_result(arm: str, runs: list[SeedRun]) -> ArmResult:
+    """An arm's row: figures as mean and range over its runs, cost as mean per run."""
+    figures = {k: spread([getattr(r, k) for r in runs]) for k in ("nll", "rouge_l", "chrf")}
+    chrf, rouge, nll = figures["chrf"], figures["rouge_l"], figures["nll"]
+    cost = {k: spread([getattr(r, k) for r in runs], 1) for k in ("steps", "tokens_seen", "rows")}
+    seconds = [r.train_seconds for r in runs if r.train_seconds is not None]
+    time_per_run = spread(seconds, 1)
+    return ArmResult(
+        arm=arm,
+        nll=nll.mean if nll else None,
+        perplexity=round(math.exp(nll.mean), 4) if nll else None,
+        rouge_l=rouge.mean if rouge else None,
+        chrf=chrf.mean if chrf else None,
+        rows=_int(cost["rows"]),
+        steps=_int(cost["steps"]),
+        epochs=runs[0].epochs if runs else None,
+        tokens_seen=_int(cost["tokens_seen"]),
+        train_seconds=time_per_run.mean if time_per_run else None,
+        final_eval_loss=(s.mean if (s := spread([r.final_eval_loss for r in runs])) else None),
+        chrf_min=chrf.low if chrf else None,
+        chrf_max=chrf.high if chrf else None,
+        rouge_l_min=rouge.low if rouge else None,
+        rouge_l_max=rouge.high if rouge else None,
+        nll_min=nll.low if nll else None,
+        nll_max=nll.high if nll else None,
+        train_seconds_total=round(sum(seconds), 1) if seconds else None,
+        runs=runs,
+    )
+
+
+def _int(figure: Any) -> int | None:
+    return None if figure is None else round(figure.mean)
+
+
+def compare(
+    cfg: ExperimentConfig,
+    arms: list[ArmResult],
+    generations: dict[str, list[tuple[str, str, str]]],
+) -> list[Comparison]:
+    """curated against every other trained arm on mean chrF, with the paired bootstrap."""
+    from quality.metrics import chrf_from_statistics
+
+    by_name = {a.arm: a for a in arms}
+    curated = by_name.get("curated")
+    if curated is None or curated.chrf is None:
+        return []
+    statistics = chrf_statistics_per_model(generations)
+    comparisons = []
+    for other in (a for a in arms if a.arm not in ("base", "curated") and a.chrf is not None):
+        share, prompts = None, len(generations.get(curated.runs[0].model, []))
+        if cfg.bootstrap_resamples:
+            share = round(
+                ahead_share(
+                    [statistics[r.model] for r in curated.runs],
+                    [statistics[r.model] for r in other.runs],
+                    chrf_from_statistics,
+                    resamples=cfg.bootstrap_resamples,
+                ),
+                4,
+            )
+        comparisons.append(
+            Comparison(
+                arm="curated",
+                versus=other.arm,
+                chrf=curated.chrf,
+                versus_chrf=other.chrf,
+                difference=round(curated.chrf - other.chrf, 4),
+                ahead_share=share,
+                resamples=cfg.bootstrap_resamples,
+                prompts=prompts,
+            )
+        )
+    return comparisons
+
+
+def chrf_statistics_per_model(generations: dict[str, list[tuple[str, str, str]]]) -> dict[str, Any]:
+    """chrF statistics per prompt for each model, checked to cover the same prompts.
+
+    Raises:
+        FinesiftError: when two models answered different prompts (a paired test needs
+            the same ones).
+    """
+    from infra.errors import FinesiftError
+    from quality.metrics import chrf_statistics
+
+    ids = {model: [t[0] for t in triples] for model, triples in generations.items()}
+    first = next(iter(ids.values()), [])
+    if any(i != first for i in ids.values()):
+        raise FinesiftError("eval_samples.jsonl holds different prompts per model; rerun eval")
+    return {
+        model: chrf_statistics([t[1] for t in triples], [t[2] for t in triples])
+        for model, triples in generations.items()
+    }
+
+
+def nll_verdict(arms: list[ArmResult]) -> str | None:
+    """Without generated answers (eval.generation.enabled=false), the verdict is on NLL."""
+    nll = {a.arm: a.nll for a in arms}
+    if nll.get("curated") is None or nll.get("random") is None:
+        return None
+    better = "beats" if nll["curated"] < nll["random"] else "does not beat"
+    return f"curated {better} random on held-out NLL: {nll['curated']:.4f} vs {nll['random']:.4f}"
