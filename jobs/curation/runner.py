@@ -36,6 +36,10 @@ from quality import schema
 ROWS_PER_PARTITION = 50_000
 BUCKET = "_bucket"
 BUCKETS = 64  # hash buckets of a group stage; each is split into its groups in one call
+SPLIT_ROWS = 16_384
+"""Rows per block after a stage's split. An actor stage cuts its input into small blocks
+(the embed stage's are a few hundred rows), and every later task stage would otherwise
+pay a task per small block: at 100k rows that cost more than the stages' own work."""
 
 
 @dataclass
@@ -118,8 +122,11 @@ def _run_stages(stages: Iterable[Stage], console: Console) -> Outcome:
                 figures.update(stage.finish(View(output)))
         else:
             output = active  # no rows left to decide
-        active, done = _split(output)
-        decided.append(done)
+        if stage.decides or stage.source is not None:
+            active, done = _split(output)
+            decided.append(done)
+        else:
+            active = output  # every row it saw is still active
         runs.append(StageRun(stage.name, round(time.perf_counter() - start, 3), rows_in, figures))
     if active is not None:
         decided.append(active)  # a pipeline that ends before every row is decided
@@ -313,8 +320,9 @@ def partitions(n_rows: int) -> int:
 
 def _split(ds: Dataset) -> tuple[Dataset, Dataset]:
     """(rows still active, rows decided), both materialized."""
-    active = ds.map_batches(keep_status, batch_format="pyarrow", fn_kwargs=dict(active=True))
-    done = ds.map_batches(keep_status, batch_format="pyarrow", fn_kwargs=dict(active=False))
+    split = dict(batch_format="pyarrow", batch_size=SPLIT_ROWS)  # small blocks coalesced
+    active = ds.map_batches(keep_status, fn_kwargs=dict(active=True), **split)
+    done = ds.map_batches(keep_status, fn_kwargs=dict(active=False), **split)
     return active.materialize(), done.materialize()
 
 

@@ -101,6 +101,9 @@ class Stage:
     """For the first stage only: the work items (file chunks) ``process`` turns into rows."""
     enabled: bool = True
     """A stage turned off by the config is skipped; its columns are then absent."""
+    decides: bool = True
+    """False for a stage that only adds columns (it never drops, quarantines or selects a
+    row): its output then needs no split into active and decided rows, a copy saved."""
 
 
 class Verdicts:

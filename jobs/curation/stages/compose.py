@@ -25,6 +25,7 @@ def build(cfg: CurateConfig) -> Stage:
     s = cfg.signals
     return Stage(
         name="compose",
+        decides=False,
         process=compose_quality,
         kwargs=dict(
             weights={

@@ -35,6 +35,7 @@ def build(cfg: CurateConfig) -> Stage:
     sel = cfg.selection
     return Stage(
         name="cover",
+        decides=False,
         process=rank_cluster,
         group_by="cluster",
         needs=("embedding",),

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 PART_COLUMNS = ("instruction_embedding", "response_embedding")
 
 
+STATIC_BATCH_ROWS = 2_048
+"""Rows per call of a static encoder (at least; embed.batch_size when larger)."""
+
+
 def build(cfg: CurateConfig) -> Stage:
     """A static model is distilled now, on the driver, if it is not cached yet: otherwise
     the first actor would distil it (minutes) while the others wait holding their CPUs.
@@ -48,19 +52,23 @@ def build(cfg: CurateConfig) -> Stage:
     # autoscaling cluster a GPU node would start for nothing).
     gpus = 0.0 if static else e.num_gpus
     gpu = gpus > 0
+    # A static model is a table lookup: at 128 rows a call it would wait on Ray's cost per
+    # batch more than it works (100k rows: embed stage 23-38 s at 128, see BENCHMARKS.md).
+    batch_size = max(e.batch_size, STATIC_BATCH_ROWS) if static else e.batch_size
     return Stage(
         name="embed",
+        decides=False,
         process=Embedder,
-        batch_size=e.batch_size,
+        batch_size=batch_size,
         # An actor pool hands out whole blocks, and a groupby leaves a few big ones (one
         # per shuffle partition): cut them so that every actor gets a share.
-        block_rows=4 * e.batch_size,
+        block_rows=4 * batch_size,
         resources=Resources(cpus=e.num_cpus, gpus=gpus, actors=e.num_actors),
         adds=("embedding", *(PART_COLUMNS if cfg.relevance_runs else ())),
         kwargs=dict(
             model=e.model,
             device="cuda" if gpu else "cpu",
-            batch_size=e.batch_size,
+            batch_size=batch_size,
             max_length=e.max_length,
             parts=cfg.relevance_runs,
         ),

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def build(cfg: CurateConfig) -> Stage:
-    return Stage(name="ids", process=rename_shared_ids, prepare=find_shared_ids)
+    return Stage(name="ids", process=rename_shared_ids, prepare=find_shared_ids, decides=False)
 
 
 def find_shared_ids(view: DataView) -> Plan:
