@@ -294,11 +294,20 @@ class SignalsConfig:
     vectors as columns and compares them with a sample of instructions. None: on, except
     with embed.model=hashing, whose character n-grams measure shared wording rather than
     meaning."""
-    relevance_threshold: float = -0.2
-    """Margin (own cosine minus the mean of the top-k competitors) below which a row is
-    mismatched; lower drops fewer."""
+    relevance_threshold: float = -0.8
+    """Paired margin below which a row is mismatched; lower drops fewer. The paired margin
+    (quality.relevance.paired_margin, in the sample's whitened space) is the cross margin
+    (own cosine minus the mean of the top-k competing instructions) plus the like-with-like
+    one (similarity to the answers of the k nearest instructions minus the top-k similarity
+    to any sampled answer); a clean row scores about 0 on each. The data can only widen
+    the cut (signals.relevance_spread), never make it stricter."""
+    relevance_spread: float = 4.0
+    """Widen the cut to this many robust standard deviations of the sampled rows' paired
+    margins when they spread wider than relevance_threshold allows for, and count margins
+    from the sample's median when that is below 0; 0 turns the widening off."""
     relevance_top_k: int = 10
-    """Competing instructions per row."""
+    """Competing instructions (and nearest instructions whose answers are compared) per
+    row."""
     relevance_sample: int = 2000
     """Instructions sampled from the dataset to compete with; more is slower and stricter."""
     ifd: bool = False
@@ -344,7 +353,8 @@ class SignalsConfig:
     """Weight of the judge's rating (when the judge runs)."""
 
     def __post_init__(self) -> None:
-        check(-2.0 <= self.relevance_threshold <= 1.0, "signals.relevance_threshold in [-2, 1]")
+        check(-4.0 <= self.relevance_threshold <= 2.0, "signals.relevance_threshold in [-4, 2]")
+        check(self.relevance_spread >= 0, "signals.relevance_spread must be >= 0")
         check(self.relevance_top_k >= 1, "signals.relevance_top_k must be at least 1")
         check(self.relevance_sample >= 1, "signals.relevance_sample must be positive")
         check(self.ifd_max_length >= 16, "signals.ifd_max_length must be at least 16")
