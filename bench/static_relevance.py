@@ -11,10 +11,12 @@ bench/embed_cache.py, no Ray), each method scores:
 - dolly, codegen, toolformer: every readable row of the shared file (human-written, taken
   as clean), 2,000 sampled competitors; rows flagged.
 
-Methods: ``cross`` is the margin before issue 16 (threshold -0.2); ``cross-centred``
-centres each space on the sample's mean first (threshold -0.3); ``paired-fixed`` is
-quality.relevance.paired_margin at a fixed -0.8; ``paired`` is what curate runs: the same
-margin with the cut of quality.relevance.mismatch_cut (-0.8, spread 4).
+Methods: ``cross`` is quality.relevance.relevance_margin at -0.2 (what MiniLM runs);
+``cross-centred`` centres each space on the sample's mean first (-0.3); ``paired-0.7``,
+``paired-0.8`` (what the static encoder runs), ``paired-0.9`` are
+quality.relevance.paired_margin at those thresholds; ``paired-calibrated`` (measured, not
+adopted) counts the paired margin from the sample's median when that is below 0 and
+widens the -0.8 cut to 4 robust standard deviations of the sample's margins.
 """
 
 from __future__ import annotations
@@ -68,17 +70,18 @@ def flags(method: str, ins: np.ndarray, res: np.ndarray, keys: list[str]) -> np.
         m = rel.relevance_margin(ci, cr, ci[take], row_ids=keys, sample_ids=skeys)
         return m < -0.3
     m = rel.paired_margin(ins, res, ins[take], res[take], row_ids=keys, sample_ids=skeys)
-    if method == "paired-fixed":
-        return rel.mismatched(m)
-    # the sampled rows against the sample, own key excluded, as curate's relevance stage does
+    if method.startswith("paired-0"):
+        return rel.mismatched(m, threshold=float(method.removeprefix("paired")))
+    # the sampled rows against the sample, own key excluded: the dataset's own margins
     own = rel.paired_margin(
         ins[take], res[take], ins[take], res[take], row_ids=skeys, sample_ids=skeys
     )
-    offset, cut = rel.mismatch_cut(own)
-    return rel.mismatched(m, threshold=cut, offset=offset)
+    median = float(np.median(own))
+    sd = 1.4826 * float(np.median(np.abs(own - median)))
+    return m - min(median, 0.0) < min(rel.PAIRED_THRESHOLD, -4.0 * sd)
 
 
-METHODS = ("cross", "cross-centred", "paired-fixed", "paired")
+METHODS = ("cross", "cross-centred", "paired-0.7", "paired-0.8", "paired-0.9", "paired-calibrated")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -294,17 +294,16 @@ class SignalsConfig:
     vectors as columns and compares them with a sample of instructions. None: on, except
     with embed.model=hashing, whose character n-grams measure shared wording rather than
     meaning."""
-    relevance_threshold: float = -0.8
-    """Paired margin below which a row is mismatched; lower drops fewer. The paired margin
-    (quality.relevance.paired_margin, in the sample's whitened space) is the cross margin
-    (own cosine minus the mean of the top-k competing instructions) plus the like-with-like
-    one (similarity to the answers of the k nearest instructions minus the top-k similarity
-    to any sampled answer); a clean row scores about 0 on each. The data can only widen
-    the cut (signals.relevance_spread), never make it stricter."""
-    relevance_spread: float = 4.0
-    """Widen the cut to this many robust standard deviations of the sampled rows' paired
-    margins when they spread wider than relevance_threshold allows for, and count margins
-    from the sample's median when that is below 0; 0 turns the widening off."""
+    relevance_method: str | None = None
+    """How a mismatched row is found. 'cross': own cosine minus the mean of the top-k
+    cosines to sampled instructions. 'paired': in the sample's whitened space, that plus
+    the response's similarity to the answers of its k nearest instructions minus its top-k
+    similarity to any sampled answer (quality/relevance.py; bench/static_relevance.py). None:
+    paired with embed.model=static, whose raw cosines mostly measure shared words, cross
+    otherwise. The relevance column (the ranking term) holds the cross margin either way."""
+    relevance_threshold: float | None = None
+    """Margin below which a row is mismatched; lower drops fewer. None: -0.2 for the cross
+    margin, -0.8 for the paired one (a sum of two margins, each about 0 for a clean row)."""
     relevance_top_k: int = 10
     """Competing instructions (and nearest instructions whose answers are compared) per
     row."""
@@ -353,8 +352,14 @@ class SignalsConfig:
     """Weight of the judge's rating (when the judge runs)."""
 
     def __post_init__(self) -> None:
-        check(-4.0 <= self.relevance_threshold <= 2.0, "signals.relevance_threshold in [-4, 2]")
-        check(self.relevance_spread >= 0, "signals.relevance_spread must be >= 0")
+        check(
+            self.relevance_method in (None, "cross", "paired"),
+            f"signals.relevance_method must be cross or paired, got {self.relevance_method!r}",
+        )
+        check(
+            self.relevance_threshold is None or -4.0 <= self.relevance_threshold <= 2.0,
+            "signals.relevance_threshold in [-4, 2]",
+        )
         check(self.relevance_top_k >= 1, "signals.relevance_top_k must be at least 1")
         check(self.relevance_sample >= 1, "signals.relevance_sample must be positive")
         check(self.ifd_max_length >= 16, "signals.ifd_max_length must be at least 16")
@@ -454,6 +459,22 @@ class CurateConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     report: bool = True
     """Write report.html next to the outputs."""
+
+    @property
+    def relevance_method(self) -> str:
+        """signals.relevance_method, where None means paired for the static encoder."""
+        if self.signals.relevance_method is None:
+            return "paired" if self.embed.model == "static" else "cross"
+        return self.signals.relevance_method
+
+    @property
+    def relevance_threshold(self) -> float:
+        """signals.relevance_threshold, where None means the method's default."""
+        from quality.relevance import DEFAULT_THRESHOLD, PAIRED_THRESHOLD
+
+        if self.signals.relevance_threshold is not None:
+            return self.signals.relevance_threshold
+        return PAIRED_THRESHOLD if self.relevance_method == "paired" else DEFAULT_THRESHOLD
 
     @property
     def relevance_runs(self) -> bool:

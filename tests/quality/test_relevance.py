@@ -7,7 +7,7 @@ import pytest
 
 from quality.composite import relevance_term
 from quality.relevance import (
-    mismatch_cut,
+    PAIRED_THRESHOLD,
     mismatched,
     paired_margin,
     relevance_margin,
@@ -116,8 +116,7 @@ def test_paired_margin_finds_what_raw_margins_miss_in_an_anisotropic_space(seed)
     paired = paired_margin(
         instructions, responses, instructions, responses, row_ids=keys, sample_ids=keys
     )
-    offset, cut = mismatch_cut(paired)
-    assert np.flatnonzero(mismatched(paired, threshold=cut, offset=offset)).tolist() == bad
+    assert np.flatnonzero(mismatched(paired, threshold=PAIRED_THRESHOLD)).tolist() == bad
 
 
 def test_a_clean_row_is_kept_and_the_mislabeled_one_flagged_in_the_isotropic_case():
@@ -126,8 +125,7 @@ def test_a_clean_row_is_kept_and_the_mislabeled_one_flagged_in_the_isotropic_cas
     paired = paired_margin(
         instructions, responses, instructions, responses, top_k=5, row_ids=keys, sample_ids=keys
     )
-    offset, cut = mismatch_cut(paired)
-    assert np.flatnonzero(mismatched(paired, threshold=cut, offset=offset)).tolist() == [7]
+    assert np.flatnonzero(mismatched(paired, threshold=PAIRED_THRESHOLD)).tolist() == [7]
 
 
 def test_whitening_removes_the_common_direction():
@@ -142,24 +140,6 @@ def test_whitening_removes_the_common_direction():
     flat = vectors.copy()
     flat[:, 0] = 0.5
     assert np.isfinite(whitening(flat)(flat)).all()
-
-
-def test_the_data_only_ever_makes_the_cut_more_lenient():
-    rng = np.random.default_rng(0)
-    narrow = rng.normal(0.1, 0.02, size=500)
-    assert mismatch_cut(narrow, threshold=-0.8, spread=4.0) == (0.0, -0.8)
-    wide = rng.normal(0.1, 0.5, size=500)  # margins that spread wide: the cut follows
-    offset, cut = mismatch_cut(wide, threshold=-0.8, spread=4.0)
-    assert offset == 0.0 and -2.4 < cut < -1.6
-    low = rng.normal(-0.3, 0.02, size=500)  # a typical row below 0: margins count from it
-    offset, cut = mismatch_cut(low, threshold=-0.8, spread=4.0)
-    assert -0.31 < offset < -0.29 and cut == -0.8
-    assert mismatched(np.array([-1.0, -1.2]), threshold=cut, offset=offset).tolist() == [
-        False,
-        True,
-    ]
-    assert mismatch_cut(wide, threshold=-0.8, spread=0.0)[1] == -0.8
-    assert mismatch_cut(np.array([]), threshold=-0.5) == (0.0, -0.5)
 
 
 def test_paired_margin_edges():

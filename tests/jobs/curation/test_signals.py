@@ -103,19 +103,24 @@ def test_score_relevance_drops_the_planted_mismatch_and_sheds_part_columns():
         .append_column("response_embedding", ArrowTensorArray.from_numpy(responses))
         .append_column("instruction_key", pa.array(keys))
     )
-    plan = relevance.competitors(
-        BlockView([table]), size=100, seed=0, top_k=3, threshold=-0.8, spread=4.0
-    )
+    plan = relevance.competitors(BlockView([table]), size=100, seed=0)
     assert sorted(plan.kwargs["sample_ids"]) == sorted(keys)  # every row sampled
-    assert plan.kwargs["cut"] <= -0.8 and plan.kwargs["offset"] <= 0.0  # only ever lenient
+    np.testing.assert_array_equal(
+        plan.kwargs["sample_responses"][np.argsort(plan.kwargs["sample_ids"])],
+        responses[np.argsort(keys)],
+    )
 
-    out = score_relevance(table, **plan.kwargs, top_k=3)
+    out = score_relevance(table, **plan.kwargs, top_k=3, threshold=-0.8, method="paired")
     reasons = out["reason"].to_pylist()
     assert reasons[8] == "mismatched" and reasons.count("mismatched") == 1
     assert out["status"].to_pylist()[8] == "dropped"
-    assert "signals.relevance_threshold -0.8" in out["detail"].to_pylist()[8]
+    assert "paired relevance margin" in out["detail"].to_pylist()[8]
     assert "instruction_embedding" not in out.column_names
     assert out["relevance"].to_pylist()[8] < -0.2  # the cross margin, for the ranking term
+    cross = score_relevance(table, **plan.kwargs, top_k=3, threshold=-0.2)  # method="cross"
+    assert cross["reason"].to_pylist().count("mismatched") == 1
+    assert cross["detail"].to_pylist()[8].startswith("cross relevance margin")
+    assert cross["relevance"].to_pylist() == out["relevance"].to_pylist()
 
 
 def test_compose_quality_averages_the_signals_that_ran():
@@ -262,9 +267,7 @@ def test_relevance_sample_does_not_depend_on_the_block_layout():
     five = BlockView([table.slice(i, 80) for i in range(0, n, 80)])
 
     def sample(view, seed):
-        plan = relevance.competitors(
-            view, size=100, seed=seed, top_k=10, threshold=-0.8, spread=4.0
-        )
+        plan = relevance.competitors(view, size=100, seed=seed)
         return plan.kwargs["sample_ids"], plan.kwargs["sample"]
 
     ids_a, sample_a = sample(two, 3)
