@@ -277,10 +277,18 @@ def run_dataset(
             seed=args.seed if args.pipeline_seed is None else args.pipeline_seed,
             order=args.sim_order,
             selection=args.sim_selection,
+            model=args.sim_model,
+            relevance=args.sim_relevance,
+            relevance_threshold=args.sim_relevance_threshold,
         )
     seconds = time.perf_counter() - start
     result = evaluate(data.rows, ledger, coverage)
-    engine = args.engine if args.engine == "job" else f"sim {args.sim_order} {args.sim_selection}"
+    engine = (
+        args.engine
+        if args.engine == "job"
+        else f"sim {args.sim_order} {args.sim_selection} {args.sim_model} "
+        f"{args.sim_relevance or 'default'} {args.sim_relevance_threshold or 'default'}"
+    )
     result.update(engine=engine, seconds=round(seconds, 1), data=str(path))
     print_table(name, result)
     return result
@@ -303,6 +311,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sim-order", choices=("proposed", "current"), default="proposed")
     parser.add_argument(
         "--sim-selection", choices=("facility", "facility_gain", "diverse"), default="facility"
+    )
+    parser.add_argument("--sim-model", default="default", help="sim engine: embed.model")
+    parser.add_argument(
+        "--sim-relevance",
+        choices=("paired", "cross"),
+        help="sim engine: signals.relevance_method (default: paired for static, else cross)",
+    )
+    parser.add_argument(
+        "--sim-relevance-threshold",
+        type=float,
+        help="sim engine: signals.relevance_threshold (default: the method's)",
     )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--write-data", type=Path, help="keep NAME.jsonl and NAME-heldout.jsonl")

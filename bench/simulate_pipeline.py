@@ -91,6 +91,9 @@ def simulate(
     selection: str = "facility",
     weights: dict[str, float] | None = None,
     distinct_competitors: bool = True,
+    model: str = "default",
+    relevance: str | None = None,
+    relevance_threshold: float | None = None,
 ) -> tuple[list[dict], dict[str, Any]]:
     """Run the pipeline offline on the file at ``path``; return (ledger rows, coverage).
 
@@ -105,10 +108,21 @@ def simulate(
         weights: Composed-score weights (quality.ranking.DEFAULT_WEIGHTS when None).
         distinct_competitors: Relevance competitors are distinct instructions, never the
             row's own instruction text (proposed order only).
+        model: embed.model whose cached vectors are used ("default" is MiniLM).
+        relevance: signals.relevance_method, "cross" or "paired"; None: as the job
+            chooses (paired for the static model).
+        relevance_threshold: signals.relevance_threshold; None: the method's default.
     """
     del injected
     state = prepare(
-        path, seed=seed, order=order, weights=weights, distinct_competitors=distinct_competitors
+        path,
+        seed=seed,
+        order=order,
+        weights=weights,
+        distinct_competitors=distinct_competitors,
+        model=model,
+        relevance=relevance,
+        relevance_threshold=relevance_threshold,
     )
     coverage = select(state, budget, seed, selection)
     return state.ledger.table(), coverage
@@ -129,6 +143,9 @@ def prepare(
     weights: dict[str, float] | None = None,
     distinct_competitors: bool = True,
     since: str | None = None,
+    model: str = "default",
+    relevance: str | None = None,
+    relevance_threshold: float | None = None,
 ) -> State:
     """Every stage before selection (see :func:`simulate`; ``since`` is filters.since)."""
     from quality.filters import is_stale, parse_since
@@ -153,11 +170,17 @@ def prepare(
         stale = is_stale([rows[i].get("timestamp") for i in still], parse_since(since))
         for i in still[stale]:
             led.drop(int(i), "stale")
-    row_vec, ins_vec, res_vec = cached_row_vectors(prompts, responses)
+    row_vec, ins_vec, res_vec = cached_row_vectors(prompts, responses, model=model)
+    from quality.relevance import DEFAULT_THRESHOLD, PAIRED_THRESHOLD
+
+    relevance = relevance or ("paired" if model == "static" else "cross")
+    if relevance_threshold is None:
+        relevance_threshold = PAIRED_THRESHOLD if relevance == "paired" else DEFAULT_THRESHOLD
+    cut = (relevance, relevance_threshold)
     ids = [r["id"] for r in rows]
     if order == "current":
         _instructions(led, prompts, responses, ids, heur)
-        margins = _relevance(led, prompts, ins_vec, res_vec, ids, seed, distinct=False)
+        margins = _relevance(led, prompts, ins_vec, res_vec, ids, seed, distinct=False, cut=cut)
         clusters = _clusters(led, row_vec, seed)
         _dedup(led, prompts, responses, ids, row_vec, heur, clusters)
         from quality import composite
@@ -172,7 +195,14 @@ def prepare(
         from quality.surface import bundled_lexicon
 
         margins = _relevance(
-            led, prompts, ins_vec, res_vec, ids, seed, distinct=distinct_competitors
+            led,
+            prompts,
+            ins_vec,
+            res_vec,
+            ids,
+            seed,
+            distinct=distinct_competitors,
+            cut=cut,
         )
         terms = ranking.quality_terms(
             heuristics=heur, relevance=margins, responses=responses, lexicon=bundled_lexicon()
@@ -221,9 +251,13 @@ def _instructions(led: Ledger, prompts, responses, ids, scores) -> None:
                 led.drop(i, "conflict", detail, kept_instead=ids[alive[conflict_with[j]]])
 
 
-def _relevance(led, prompts, ins_vec, res_vec, ids, seed, *, distinct: bool) -> np.ndarray:
-    """Margins for the active rows against a sample of their instructions; drops mismatched."""
-    from quality.relevance import relevance_margin
+def _relevance(
+    led, prompts, ins_vec, res_vec, ids, seed, *, distinct: bool, cut: tuple[str, float]
+) -> np.ndarray:
+    """Cross margins for the active rows against a sample of their instructions; drops
+    the rows whose margin (``cut``: method "cross" or "paired", threshold) is below the
+    threshold as mismatched, as the job's relevance stage does."""
+    from quality.relevance import paired_margin, relevance_margin
     from quality.text import instruction_key
 
     active = np.flatnonzero(led.active())
@@ -236,17 +270,28 @@ def _relevance(led, prompts, ins_vec, res_vec, ids, seed, *, distinct: bool) -> 
     pool_ids = row_ids
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(pool), min(RELEVANCE_SAMPLE, len(pool)), replace=False))
+    sample_ids = [pool_ids[j] for j in take]
     margins[active] = relevance_margin(
         ins_vec[active],
         res_vec[active],
         ins_vec[pool[take]],
         top_k=10,
         row_ids=row_ids,
-        sample_ids=[pool_ids[j] for j in take],
+        sample_ids=sample_ids,
     )
-    for i in active:
-        if margins[i] < RELEVANCE_THRESHOLD:
-            led.drop(int(i), "mismatched")
+    method, threshold = cut
+    decided = margins[active]
+    if method == "paired":
+        decided = paired_margin(
+            ins_vec[active],
+            res_vec[active],
+            ins_vec[pool[take]],
+            res_vec[pool[take]],
+            row_ids=row_ids,
+            sample_ids=sample_ids,
+        )
+    for i in active[decided < threshold]:
+        led.drop(int(i), "mismatched")
     return margins
 
 

@@ -294,11 +294,19 @@ class SignalsConfig:
     vectors as columns and compares them with a sample of instructions. None: on, except
     with embed.model=hashing, whose character n-grams measure shared wording rather than
     meaning."""
-    relevance_threshold: float = -0.2
-    """Margin (own cosine minus the mean of the top-k competitors) below which a row is
-    mismatched; lower drops fewer."""
+    relevance_method: str | None = None
+    """How a mismatched row is found. 'cross': own cosine minus the mean of the top-k
+    cosines to sampled instructions. 'paired': in the sample's whitened space, that plus
+    the response's similarity to the answers of its k nearest instructions minus its top-k
+    similarity to any sampled answer (quality/relevance.py; bench/static_relevance.py). None:
+    paired with embed.model=static, whose raw cosines mostly measure shared words, cross
+    otherwise. The relevance column (the ranking term) holds the cross margin either way."""
+    relevance_threshold: float | None = None
+    """Margin below which a row is mismatched; lower drops fewer. None: -0.2 for the cross
+    margin, -0.8 for the paired one (a sum of two margins, each about 0 for a clean row)."""
     relevance_top_k: int = 10
-    """Competing instructions per row."""
+    """Competing instructions (and nearest instructions whose answers are compared) per
+    row."""
     relevance_sample: int = 2000
     """Instructions sampled from the dataset to compete with; more is slower and stricter."""
     ifd: bool = False
@@ -344,7 +352,14 @@ class SignalsConfig:
     """Weight of the judge's rating (when the judge runs)."""
 
     def __post_init__(self) -> None:
-        check(-2.0 <= self.relevance_threshold <= 1.0, "signals.relevance_threshold in [-2, 1]")
+        check(
+            self.relevance_method in (None, "cross", "paired"),
+            f"signals.relevance_method must be cross or paired, got {self.relevance_method!r}",
+        )
+        check(
+            self.relevance_threshold is None or -4.0 <= self.relevance_threshold <= 2.0,
+            "signals.relevance_threshold in [-4, 2]",
+        )
         check(self.relevance_top_k >= 1, "signals.relevance_top_k must be at least 1")
         check(self.relevance_sample >= 1, "signals.relevance_sample must be positive")
         check(self.ifd_max_length >= 16, "signals.ifd_max_length must be at least 16")
@@ -444,6 +459,22 @@ class CurateConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     report: bool = True
     """Write report.html next to the outputs."""
+
+    @property
+    def relevance_method(self) -> str:
+        """signals.relevance_method, where None means paired for the static encoder."""
+        if self.signals.relevance_method is None:
+            return "paired" if self.embed.model == "static" else "cross"
+        return self.signals.relevance_method
+
+    @property
+    def relevance_threshold(self) -> float:
+        """signals.relevance_threshold, where None means the method's default."""
+        from quality.relevance import DEFAULT_THRESHOLD, PAIRED_THRESHOLD
+
+        if self.signals.relevance_threshold is not None:
+            return self.signals.relevance_threshold
+        return PAIRED_THRESHOLD if self.relevance_method == "paired" else DEFAULT_THRESHOLD
 
     @property
     def relevance_runs(self) -> bool:

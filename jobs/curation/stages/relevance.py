@@ -1,7 +1,8 @@
 """relevance: each row's response competes against a sample of the dataset's
-instructions (:mod:`quality.relevance`); a response that fits other instructions better
-than its own is dropped as ``mismatched``. The margin stays in the ``relevance`` column
-for the quality score."""
+instructions, and with ``signals.relevance_method=paired`` their answers
+(:mod:`quality.relevance`); a response that fits other instructions better than its own
+is dropped as ``mismatched``. The cross margin stays in the ``relevance`` column for the
+quality score."""
 
 from __future__ import annotations
 
@@ -27,23 +28,33 @@ def build(cfg: CurateConfig) -> Stage:
         needs=(*PART_COLUMNS, "instruction_key"),
         enabled=cfg.relevance_runs,
         prepare=partial(competitors, size=s.relevance_sample, seed=cfg.seed),
-        kwargs=dict(top_k=s.relevance_top_k, threshold=s.relevance_threshold),
+        kwargs=dict(
+            top_k=s.relevance_top_k,
+            threshold=cfg.relevance_threshold,
+            method=cfg.relevance_method,
+        ),
     )
 
 
 def competitors(view: DataView, *, size: int, seed: int) -> Plan:
-    """Instruction keys and vectors of about ``size`` rows, drawn by id (reproducible).
+    """Instruction keys, instruction and response vectors of about ``size`` rows, drawn
+    by id (reproducible).
 
     The competitors are named by instruction key, and so are the rows they compete with
     (:func:`quality.relevance.relevance_margin`): a row never competes with its own
     instruction asked again (a repeat, or a conflicting answer elsewhere in the data).
     """
     fraction = min(1.0, size / max(view.count(), 1))
-    columns = ["id", "instruction_key", "instruction_embedding"]
+    columns = ["id", "instruction_key", *PART_COLUMNS]
     sample = view.collect(sample_by_id, seed=seed, fraction=fraction, columns=columns)
-    ids, vectors = sorted_sample(sample, "instruction_embedding")
+    ids, instructions = sorted_sample(sample, "instruction_embedding")
+    _, responses = sorted_sample(sample, "response_embedding")
     key_of = dict(zip(sample["id"].to_pylist(), sample["instruction_key"].to_pylist(), strict=True))
-    return Plan(kwargs=dict(sample_ids=[key_of[i] for i in ids], sample=vectors))
+    return Plan(
+        kwargs=dict(
+            sample_ids=[key_of[i] for i in ids], sample=instructions, sample_responses=responses
+        )
+    )
 
 
 def score_relevance(
@@ -51,29 +62,46 @@ def score_relevance(
     *,
     sample_ids: list[str],
     sample: np.ndarray,
+    sample_responses: np.ndarray,
     top_k: int,
     threshold: float,
+    method: str = "cross",
 ) -> pa.Table:
-    """Relevance margin per row; rows below ``threshold`` dropped as mismatched."""
-    from quality.relevance import mismatched, relevance_margin
+    """Cross margin per row into ``relevance``; rows whose margin (cross, or paired with
+    ``method="paired"``) is below ``threshold`` are dropped as mismatched."""
+    from quality.relevance import mismatched, paired_margin, relevance_margin
 
     v = Verdicts(batch)
+    instructions = vectors_of(batch, "instruction_embedding")
+    responses = vectors_of(batch, "response_embedding")
+    keys = batch["instruction_key"].to_pylist()
     margins = relevance_margin(
-        vectors_of(batch, "instruction_embedding"),
-        vectors_of(batch, "response_embedding"),
-        sample,
-        top_k=top_k,
-        row_ids=batch["instruction_key"].to_pylist(),
-        sample_ids=sample_ids,
+        instructions, responses, sample, top_k=top_k, row_ids=keys, sample_ids=sample_ids
     )
+    decided = margins
+    what = "other instructions of the dataset fit this response better than its own"
+    if method == "paired":
+        decided = paired_margin(
+            instructions,
+            responses,
+            sample,
+            sample_responses,
+            top_k=top_k,
+            row_ids=keys,
+            sample_ids=sample_ids,
+        )
+        what = (
+            "other instructions of the dataset, and the answers to its own instruction's "
+            "nearest ones, say this response answers another task"
+        )
     active = set(v.active())
-    for i in np.flatnonzero(mismatched(margins, threshold=threshold)):
+    for i in np.flatnonzero(mismatched(decided, threshold=threshold)):
         if int(i) in active:
             v.drop(
                 int(i),
                 "mismatched",
-                f"relevance margin {margins[i]:.2f} < signals.relevance_threshold {threshold}: "
-                "other instructions of the dataset fit this response better than its own",
+                f"{method} relevance margin {decided[i]:.2f} < signals.relevance_threshold "
+                f"{threshold}: {what}",
             )
     out = v.table(relevance=pa.array(margins, pa.float64()))
     return out.drop_columns([c for c in PART_COLUMNS if c in out.column_names])

@@ -104,3 +104,14 @@ def test_the_curate_command_prints_one_line(data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, FinesiftError)
     assert str(result.exception) == "selection.budget must be int, got True (a boolean)"
+
+
+def test_the_relevance_method_and_its_threshold_follow_the_encoder():
+    assert (config().relevance_method, config().relevance_threshold) == ("cross", -0.2)
+    static = config("embed.model=static")
+    assert (static.relevance_method, static.relevance_threshold) == ("paired", -0.8)
+    chosen = config("embed.model=static", "signals.relevance_method=cross")
+    assert (chosen.relevance_method, chosen.relevance_threshold) == ("cross", -0.2)
+    assert config("signals.relevance_threshold=-0.5").relevance_threshold == -0.5
+    with pytest.raises(ConfigError, match="signals.relevance_method must be cross or paired"):
+        config("signals.relevance_method=pairs")

@@ -90,23 +90,37 @@ def test_score_relevance_drops_the_planted_mismatch_and_sheds_part_columns():
     rng = np.random.default_rng(0)
     topics = rng.normal(size=(4, 16))
     topics /= np.linalg.norm(topics, axis=1, keepdims=True)
-    instructions = np.repeat(topics, 3, axis=0).astype(np.float32)
+    instructions = np.repeat(topics, 6, axis=0) + 0.05 * rng.normal(size=(24, 16))
+    instructions = (instructions / np.linalg.norm(instructions, axis=1, keepdims=True)).astype(
+        np.float32
+    )
     responses = instructions.copy()
-    responses[5] = topics[0]  # row 5 (topic 1) is answered with a topic-0 answer
-    table = rows_table([("q", "a")] * 12)
-    keys = [f"instruction {i}" for i in range(12)]
+    responses[8] = topics[0]  # row 8 (topic 1) is answered with a topic-0 answer
+    table = rows_table([("q", "a")] * 24)
+    keys = [f"instruction {i}" for i in range(24)]
     table = (
         table.append_column("instruction_embedding", ArrowTensorArray.from_numpy(instructions))
         .append_column("response_embedding", ArrowTensorArray.from_numpy(responses))
         .append_column("instruction_key", pa.array(keys))
     )
+    plan = relevance.competitors(BlockView([table]), size=100, seed=0)
+    assert sorted(plan.kwargs["sample_ids"]) == sorted(keys)  # every row sampled
+    np.testing.assert_array_equal(
+        plan.kwargs["sample_responses"][np.argsort(plan.kwargs["sample_ids"])],
+        responses[np.argsort(keys)],
+    )
 
-    out = score_relevance(table, sample_ids=keys, sample=instructions, top_k=1, threshold=-0.2)
+    out = score_relevance(table, **plan.kwargs, top_k=3, threshold=-0.8, method="paired")
     reasons = out["reason"].to_pylist()
-    assert reasons[5] == "mismatched" and reasons.count("mismatched") == 1
-    assert out["status"].to_pylist()[5] == "dropped"
+    assert reasons[8] == "mismatched" and reasons.count("mismatched") == 1
+    assert out["status"].to_pylist()[8] == "dropped"
+    assert "paired relevance margin" in out["detail"].to_pylist()[8]
     assert "instruction_embedding" not in out.column_names
-    assert out["relevance"].to_pylist()[5] < -0.2
+    assert out["relevance"].to_pylist()[8] < -0.2  # the cross margin, for the ranking term
+    cross = score_relevance(table, **plan.kwargs, top_k=3, threshold=-0.2)  # method="cross"
+    assert cross["reason"].to_pylist().count("mismatched") == 1
+    assert cross["detail"].to_pylist()[8].startswith("cross relevance margin")
+    assert cross["relevance"].to_pylist() == out["relevance"].to_pylist()
 
 
 def test_compose_quality_averages_the_signals_that_ran():
@@ -246,6 +260,7 @@ def test_relevance_sample_does_not_depend_on_the_block_layout():
             "id": [f"row-{i:03d}" for i in range(n)],
             "instruction_key": [f"key-{i:03d}" for i in range(n)],
             "instruction_embedding": ArrowTensorArray.from_numpy(vectors),
+            "response_embedding": ArrowTensorArray.from_numpy(vectors[::-1].copy()),
         }
     )
     two = BlockView([table.slice(0, 200), table.slice(200)])
