@@ -60,7 +60,7 @@ def build(cfg: CurateConfig) -> Stage:
         ),
         kwargs=dict(
             fuzzy_threshold=d.fuzzy_threshold if d.fuzzy else None,
-            semantic_threshold=d.semantic_threshold if d.semantic else None,
+            semantic_threshold=cfg.semantic_threshold if d.semantic else None,
         ),
     )
 

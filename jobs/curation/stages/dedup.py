@@ -30,7 +30,7 @@ def build(cfg: CurateConfig) -> Stage:
             num_perm=d.num_perm,
             shingle_size=d.shingle_size,
             semantic=d.semantic,
-            semantic_threshold=d.semantic_threshold,
+            semantic_threshold=cfg.semantic_threshold,
         ),
     )
 

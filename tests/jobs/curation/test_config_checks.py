@@ -115,3 +115,11 @@ def test_the_relevance_method_and_its_threshold_follow_the_encoder():
     assert config("signals.relevance_threshold=-0.5").relevance_threshold == -0.5
     with pytest.raises(ConfigError, match="signals.relevance_method must be cross or paired"):
         config("signals.relevance_method=pairs")
+
+
+def test_the_semantic_threshold_follows_the_encoder_unless_set():
+    assert config().semantic_threshold == 0.95
+    assert config("embed.model=static").semantic_threshold == 0.97
+    assert config("embed.model=static", "dedup.semantic_threshold=0.9").semantic_threshold == 0.9
+    with pytest.raises(ConfigError, match="dedup.semantic_threshold must be in"):
+        config("dedup.semantic_threshold=0")
