@@ -101,18 +101,10 @@ def relevance_margin(
     Raises:
         ValueError: Shapes disagree, or ``top_k`` < 1.
     """
-    if top_k < 1:
-        raise ValueError(f"signals.relevance_top_k must be at least 1, got {top_k}")
-    if instructions.shape != responses.shape:
-        raise ValueError(
-            f"instruction and response vectors differ in shape: "
-            f"{instructions.shape} vs {responses.shape}"
-        )
+    _check_shapes(instructions, responses, sample, top_k)
     n = len(responses)
     if n == 0 or len(sample) == 0:
         return np.zeros(n, dtype=np.float64)
-    if sample.shape[1] != responses.shape[1]:
-        raise ValueError(f"sample dimension {sample.shape[1]} != rows' {responses.shape[1]}")
     own = np.einsum("ij,ij->i", instructions, responses).astype(np.float64)
     k = min(top_k, len(sample))
     out = np.empty(n, dtype=np.float64)
@@ -167,25 +159,15 @@ def paired_margin(
     Raises:
         ValueError: Shapes disagree, or ``top_k`` < 1.
     """
-    if top_k < 1:
-        raise ValueError(f"signals.relevance_top_k must be at least 1, got {top_k}")
-    if instructions.shape != responses.shape:
-        raise ValueError(
-            f"instruction and response vectors differ in shape: "
-            f"{instructions.shape} vs {responses.shape}"
-        )
     if sample_instructions.shape != sample_responses.shape:
         raise ValueError(
             f"sampled instruction and response vectors differ in shape: "
             f"{sample_instructions.shape} vs {sample_responses.shape}"
         )
+    _check_shapes(instructions, responses, sample_instructions, top_k)
     n = len(responses)
     if n == 0 or len(sample_instructions) == 0:
         return np.zeros(n, dtype=np.float64)
-    if sample_instructions.shape[1] != responses.shape[1]:
-        raise ValueError(
-            f"sample dimension {sample_instructions.shape[1]} != rows' {responses.shape[1]}"
-        )
     white_i = whitening(sample_instructions)
     white_r = whitening(sample_responses)
     s_ins, s_res = white_i(sample_instructions), white_r(sample_responses)
@@ -275,6 +257,20 @@ def _top_mean(sims: np.ndarray, k: int) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(top, axis=1)
     return np.nan_to_num(mean, nan=-1.0)
+
+
+def _check_shapes(
+    instructions: np.ndarray, responses: np.ndarray, sample: np.ndarray, top_k: int
+) -> None:
+    if top_k < 1:
+        raise ValueError(f"signals.relevance_top_k must be at least 1, got {top_k}")
+    if instructions.shape != responses.shape:
+        raise ValueError(
+            f"instruction and response vectors differ in shape: "
+            f"{instructions.shape} vs {responses.shape}"
+        )
+    if len(responses) and len(sample) and sample.shape[1] != responses.shape[1]:
+        raise ValueError(f"sample dimension {sample.shape[1]} != rows' {responses.shape[1]}")
 
 
 def mismatched(margins: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
