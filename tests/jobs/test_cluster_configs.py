@@ -338,7 +338,9 @@ def test_dockerfile_uses_the_pinned_ray_image_and_offline_hub():
     assert list(stages)[-1] == "finesift", "the default target (the last stage)"
     assert stages["finesift"].startswith("FROM ${RAY_IMAGE} AS finesift")
     assert f"ARG TORCH_VERSION={pinned('torch')}" in stages["finesift"]
-    for stage in stages.values():
+    assert stages["source"].startswith("FROM scratch AS source"), "the files both targets copy"
+    for stage in (stages["finesift"], stages["vllm"]):
+        assert "COPY --chown=ray:users --from=source /finesift ./" in stage
         for var in ("HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1"):
             assert var in stage
         assert "finesift models --prepare" in stage
@@ -355,8 +357,10 @@ def test_dockerfile_vllm_target_is_rays_llm_image_with_the_pinned_extra():
     assert vllm.startswith("FROM ${RAY_LLM_IMAGE} AS vllm")
     # Both targets install from pyproject.toml's pins, through the same script; only the
     # vllm target adds the extra.
-    assert "python /tmp/requirements.py vllm > /tmp/requirements.txt" in vllm
-    assert "python /tmp/requirements.py > /tmp/requirements.txt" in dockerfile_stages()["finesift"]
+    assert "RUN sh cluster/install.sh deps vllm\n" in vllm
+    assert "RUN sh cluster/install.sh deps\n" in dockerfile_stages()["finesift"]
+    script = (ROOT / "cluster" / "install.sh").read_text()
+    assert 'python cluster/requirements.py "$@" > /tmp/requirements.txt' in script
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
@@ -379,6 +383,7 @@ def test_requirements_script_prints_the_pins_and_extras():
 
     assert run().stdout.splitlines() == project["dependencies"]
     assert run("vllm").stdout.splitlines() == [*project["dependencies"], f"ray[llm]=={RAY_VERSION}"]
+    assert run("--ray-version").stdout == f"{RAY_VERSION}\n"  # what install.sh checks
     refused = run("nope")
     assert refused.returncode != 0 and "unknown extra" in refused.stderr
     ignored = (ROOT / ".dockerignore").read_text().split()
