@@ -152,17 +152,25 @@ def _texts(data: str) -> list[str]:
     ]
 
 
-def in_child(kind: str, *args: str) -> dict:
-    """Run one measurement in a fresh interpreter and parse its JSON line."""
+def in_child(kind: str, *args: str, timeout: float | None = None) -> dict:
+    """Run one measurement in a fresh interpreter and parse its JSON line.
+
+    With ``timeout`` (seconds), a measurement still running then is stopped and reported
+    as ``{"timed_out": timeout}``: a lower bound on its time.
+    """
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     env.pop("RAY_ADDRESS", None)  # a fresh local Ray per measurement
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", kind, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"timed_out": timeout}
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -175,6 +183,9 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="embedder (default: bundled MiniLM)")
     parser.add_argument("--semhash-threshold", type=float, default=0.95)
     parser.add_argument("--no-semhash", action="store_true")
+    parser.add_argument(
+        "--semhash-timeout", type=float, default=None, help="stop SemHash after this many s"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -193,7 +204,7 @@ def main() -> None:
             write_jsonl(generate(n, seed=0), data)
             print(f"== {n} rows", flush=True)
             curate = in_child("curate", str(data), str(Path(tmp) / f"out-{n}"), args.model)
-            print(f"curate  {curate['seconds']:.1f}s  stages {curate['stages']}", flush=True)
+            print(f"curate  {json.dumps(curate)}", flush=True)
             vectors = str(Path(tmp) / f"floor-{n}.npy")
             floor = in_child("floor", str(data), args.model, vectors)
             print(f"floor   {floor['seconds']:.1f}s  ({floor['rows']} rows embedded)", flush=True)
@@ -206,6 +217,7 @@ def main() -> None:
                     vectors,
                     str(floor["seconds"]),
                     str(args.semhash_threshold),
+                    timeout=args.semhash_timeout,
                 )
             )
             print(f"semhash {sem}", flush=True)
@@ -236,6 +248,8 @@ def main() -> None:
 
 
 def _semhash_seconds(s: dict) -> str:
+    if "timed_out" in s:
+        return f"> {s['timed_out']:.0f} (stopped)"
     if "seconds" not in s:
         return "-"
     return f"{s['seconds']:.1f} ({s['own_seconds']:.1f} + {s['encode_seconds']:.1f})"
