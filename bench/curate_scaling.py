@@ -4,7 +4,9 @@ For each size (10k and 100k generated rows; 1M with --full) it measures, each in
 fresh process so Ray and model caches do not leak between them:
 
 - curate: wall time of `jobs.curation.curate.run` (Ray start included), rows/s, and peak memory
-  (RSS summed over the driver and every Ray process it started, sampled every 0.2 s);
+  summed over the driver and every Ray process it started, sampled every 0.2 s, as RSS
+  (shared object-store pages counted once per process mapping them) and as PSS (each
+  shared page split between its processes: the memory really held);
 - floor: the same input rows embedded by the same model in one plain process (model
   load excluded), the least work any semantic curation must do;
 - SemHash (bench-only dependency `semhash`): self-deduplication of the same rows with
@@ -41,23 +43,32 @@ sys.path.insert(0, str(ROOT))
 
 
 def peak_rss_sampler(stop: threading.Event, result: dict) -> None:
-    """Sample the RSS of this process and all its descendants until stopped."""
+    """Sample the memory of this process and all its descendants until stopped.
+
+    Two sums: RSS, which counts a shared page once per process that maps it (every Ray
+    worker maps the object store, so the same rows count several times), and PSS, which
+    splits each shared page between the processes that map it: the memory these processes
+    really hold together.
+    """
     import psutil
 
     me = psutil.Process()
-    peak = 0
+    peak_rss = peak_pss = 0
     while not stop.is_set():
-        total = 0
+        rss = pss = 0
         for proc in [me, *me.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):  # a process may exit between the two calls
-                total += proc.memory_info().rss
-        peak = max(peak, total)
+                info = proc.memory_full_info()
+                rss += info.rss
+                pss += getattr(info, "pss", info.rss)  # PSS is Linux's; elsewhere RSS
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         stop.wait(0.2)
-    result["peak_rss_mb"] = round(peak / 2**20, 1)
+    result["peak_rss_mb"] = round(peak_rss / 2**20, 1)
+    result["peak_pss_mb"] = round(peak_pss / 2**20, 1)
 
 
 def measured(fn):
-    """Run fn() while sampling memory; return (seconds, peak MB, fn's result)."""
+    """Run fn() while sampling memory; return (seconds, peak MB (RSS and PSS), fn's result)."""
     stop, mem = threading.Event(), {}
     sampler = threading.Thread(target=peak_rss_sampler, args=(stop, mem), daemon=True)
     sampler.start()
@@ -66,7 +77,7 @@ def measured(fn):
     seconds = time.perf_counter() - start
     stop.set()
     sampler.join()
-    return seconds, mem["peak_rss_mb"], out
+    return seconds, mem, out
 
 
 def child_curate(data: str, out: str, model: str) -> dict:
@@ -85,7 +96,7 @@ def child_curate(data: str, out: str, model: str) -> dict:
     )
     return {
         "seconds": seconds,
-        "peak_rss_mb": peak,
+        **peak,
         "stages": result.seconds,
         "embedded_rows": result.rows_in.get("embed", 0),
         "duplicates_removed": removed,
@@ -106,7 +117,7 @@ def child_floor(data: str, model: str, vectors_out: str, batch_size: int = 128) 
 
     seconds, peak, chunks = measured(embed)
     np.save(vectors_out, np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32))
-    return {"seconds": seconds, "peak_rss_mb": peak, "rows": len(texts)}
+    return {"seconds": seconds, **peak, "rows": len(texts)}
 
 
 def child_semhash(data: str, vectors: str, floor_seconds: str, threshold: str) -> dict:
@@ -135,7 +146,7 @@ def child_semhash(data: str, vectors: str, floor_seconds: str, threshold: str) -
         "seconds": seconds + encode,
         "own_seconds": seconds,
         "encode_seconds": encode,
-        "peak_rss_mb": peak,
+        **peak,
         "duplicates_removed": len(texts) - len(result.selected),
         "threshold": float(threshold),
     }
@@ -225,14 +236,16 @@ def main() -> None:
     print()
     print(f"embedder: {args.model}; machine: {os.cpu_count()} cores")
     print(
-        "| rows | curate s | rows/s | peak MB | floor s | total/floor | embed stage s (rows) "
-        "| other stages / floor | dups removed | SemHash s (own + encode) | SemHash removed |"
+        "| rows | curate s | rows/s | peak MB RSS / PSS | floor s | total/floor "
+        "| embed stage s (rows) | other stages / floor | dups removed "
+        "| SemHash s (own + encode) | SemHash removed |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, c, f, s in rows:
         embed = c["stages"].get("embed", 0.0)
         print(
-            f"| {n:,} | {c['seconds']:.1f} | {n / c['seconds']:,.0f} | {c['peak_rss_mb']:,.0f} "
+            f"| {n:,} | {c['seconds']:.1f} | {n / c['seconds']:,.0f} "
+            f"| {c['peak_rss_mb']:,.0f} / {c['peak_pss_mb']:,.0f} "
             f"| {f['seconds']:.1f} | {c['seconds'] / f['seconds']:.2f} "
             f"| {embed:.1f} ({c['embedded_rows']:,}) | {(c['seconds'] - embed) / f['seconds']:.2f} "
             f"| {c['duplicates_removed']:,} | {_semhash_seconds(s)} "
