@@ -67,9 +67,10 @@ def score_relevance(
     threshold: float,
     method: str = "cross",
 ) -> pa.Table:
-    """Cross margin per row into ``relevance``; rows whose margin (cross, or paired with
-    ``method="paired"``) is below ``threshold`` are dropped as mismatched."""
-    from quality.relevance import mismatched, paired_margin, relevance_margin
+    """Relevance margin per row (cross, or paired with ``method="paired"``); rows below
+    ``threshold`` are dropped as mismatched. The ``relevance`` column holds the margin on
+    the cross scale (:func:`quality.relevance.on_cross_scale`)."""
+    from quality.relevance import mismatched, on_cross_scale, paired_margin, relevance_margin
 
     v = Verdicts(batch)
     instructions = vectors_of(batch, "instruction_embedding")
@@ -103,5 +104,7 @@ def score_relevance(
                 f"{method} relevance margin {decided[i]:.2f} < signals.relevance_threshold "
                 f"{threshold}: {what}",
             )
-    out = v.table(relevance=pa.array(margins, pa.float64()))
+    # The margin that decided is the one the quality score ranks by, on the cross scale.
+    column = margins if method != "paired" else on_cross_scale(decided)
+    out = v.table(relevance=pa.array(column, pa.float64()))
     return out.drop_columns([c for c in PART_COLUMNS if c in out.column_names])

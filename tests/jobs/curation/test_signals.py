@@ -17,6 +17,7 @@ from jobs.curation.stages.ifd import IFDScorer
 from jobs.curation.stages.relevance import score_relevance
 from quality.judge import FAILED, OK, JudgeResult
 from quality.ranking import DEFAULT_WEIGHTS
+from quality.relevance import paired_margin
 
 
 def rows_table(pairs: list[tuple[str, str]], **columns) -> pa.Table:
@@ -116,11 +117,22 @@ def test_score_relevance_drops_the_planted_mismatch_and_sheds_part_columns():
     assert out["status"].to_pylist()[8] == "dropped"
     assert "paired relevance margin" in out["detail"].to_pylist()[8]
     assert "instruction_embedding" not in out.column_names
-    assert out["relevance"].to_pylist()[8] < -0.2  # the cross margin, for the ranking term
+    # The ranking term reads the margin that decided, its threshold on the cross scale.
+    assert out["relevance"].to_pylist()[8] < -0.2
+    decided = paired_margin(
+        instructions,
+        responses,
+        plan.kwargs["sample"],
+        plan.kwargs["sample_responses"],
+        top_k=3,
+        row_ids=keys,
+        sample_ids=plan.kwargs["sample_ids"],
+    )
+    np.testing.assert_allclose(out["relevance"].to_numpy(), decided * 0.25, rtol=1e-6)
     cross = score_relevance(table, **plan.kwargs, top_k=3, threshold=-0.2)  # method="cross"
     assert cross["reason"].to_pylist().count("mismatched") == 1
     assert cross["detail"].to_pylist()[8].startswith("cross relevance margin")
-    assert cross["relevance"].to_pylist() == out["relevance"].to_pylist()
+    assert cross["relevance"].to_pylist() != out["relevance"].to_pylist()
 
 
 def test_compose_quality_averages_the_signals_that_ran():

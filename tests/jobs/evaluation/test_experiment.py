@@ -351,6 +351,7 @@ def test_experiment_end_to_end_on_a_tiny_model(ray_session, tiny_model_dir, tmp_
         for b in range(1, 4)
     ]
     rows += [{"instruction": "What is 1 plus 1?", "input": "", "output": "TODO"}]  # conflict
+    rows += [{"instruction": "What is 2 plus 9?", "input": "", "output": "It is 11."}]  # held out
     data = tmp_path / "noisy.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     heldout = tmp_path / "heldout.jsonl"
@@ -396,4 +397,9 @@ def test_experiment_end_to_end_on_a_tiny_model(ray_session, tiny_model_dir, tmp_
     assert all(0.0 <= c.ahead_share <= 1.0 and c.prompts == 4 for c in result.comparisons)
     assert result.verdict and "chrF" in result.verdict
     assert (out / "arms" / "longest.jsonl").is_file() and (out / "experiment.png").is_file()
+    # The held-out row in the input is contaminated: no arm trains on it.
+    ledger = pq.read_table(out / "ledger.parquet").to_pylist()
+    assert [r["reason"] for r in ledger if "2 plus 9" in r["prompt"]] == ["contaminated"]
+    trained = [out / "selected.jsonl", *(out / "arms").glob("*.jsonl")]
+    assert len(trained) == 2 and not any("plus 9" in f.read_text() for f in trained)
     assert "time, all runs" in Path(result.report).read_text()
