@@ -118,6 +118,9 @@ def _run_stages(stages: Iterable[Stage], console: Console) -> Outcome:
             plan = stage.prepare(View(active)) if stage.prepare else Plan()
             figures.update(plan.figures)
             output = _apply(stage, active, {**stage.kwargs, **plan.kwargs}, rows_in)
+            # Hold each copy of the rows no longer than needed: a dataset's blocks leave the
+            # object store when nothing refers to it (1M rows: peak memory is copies).
+            active = None
             if stage.finish:
                 figures.update(stage.finish(View(output)))
         else:
@@ -125,6 +128,7 @@ def _run_stages(stages: Iterable[Stage], console: Console) -> Outcome:
         if stage.decides or stage.source is not None:
             active, done = _split(output)
             decided.append(done)
+            del output  # the active rows are a copy of it now
         else:
             active = output  # every row it saw is still active
         runs.append(StageRun(stage.name, round(time.perf_counter() - start, 3), rows_in, figures))
