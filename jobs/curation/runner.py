@@ -38,8 +38,9 @@ BUCKET = "_bucket"
 BUCKETS = 64  # hash buckets of a group stage; each is split into its groups in one call
 SPLIT_ROWS = 16_384
 """Rows per block after a stage's split. An actor stage cuts its input into small blocks
-(the embed stage's are a few hundred rows), and every later task stage would otherwise
-pay a task per small block: at 100k rows that cost more than the stages' own work."""
+(the embed stage's are a few hundred rows with MiniLM), and every later task stage would
+otherwise pay a task per small block: at 100k rows that cost more than the stages' own
+work. The first deciding stage after embed (relevance) still runs on its blocks."""
 
 
 @dataclass

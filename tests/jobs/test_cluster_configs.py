@@ -339,6 +339,11 @@ def test_dockerfile_uses_the_pinned_ray_image_and_offline_hub():
     assert stages["finesift"].startswith("FROM ${RAY_IMAGE} AS finesift")
     assert f"ARG TORCH_VERSION={pinned('torch')}" in stages["finesift"]
     assert stages["source"].startswith("FROM scratch AS source"), "the files both targets copy"
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    for package in {p.rstrip("*") for p in packages}:  # every package pip installs
+        assert f"COPY {package} /finesift/{package}\n" in stages["source"], package
     for stage in (stages["finesift"], stages["vllm"]):
         assert "COPY --chown=ray:users --from=source /finesift ./" in stage
         for var in ("HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1"):
