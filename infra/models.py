@@ -12,13 +12,12 @@ import contextlib
 import fcntl
 import importlib.util
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from infra.errors import ModelNotFoundError
+from infra.storage import published_dir
 
 DEFAULT_BASE_MODEL = "SmolLM2-135M-Instruct"
 """Name of the bundled base model, and of its converted directory under finesift_home()."""
@@ -142,16 +141,8 @@ def ensure_converted(gguf_path: Path, out_dir: Path) -> Path:
     with file_lock(out_dir.parent / f".{out_dir.name}.lock"):
         if out_dir.is_dir():  # another process converted it while we waited
             return out_dir
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        try:
+        with published_dir(out_dir) as tmp:
             convert_gguf(gguf_path, tmp)
-            # mkdtemp makes the directory private; the cache is meant to be shared.
-            for item in [tmp, *tmp.iterdir()]:
-                item.chmod(0o755 if item.is_dir() else 0o644)
-            os.rename(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return out_dir
 
 

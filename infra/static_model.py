@@ -16,14 +16,12 @@ only when a model is actually distilled.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from infra.models import file_lock, finesift_home
+from infra.storage import published_dir
 
 STATIC_MODEL_NAME = "all-MiniLM-L6-v2-static"
 """Directory name of the distilled static model under ``finesift_home() / "models"``."""
@@ -136,27 +134,13 @@ def _build(source_dir: Path, out_dir: Path, progress: Any) -> None:
     """Distil into a temp directory, then swap it in for whatever ``out_dir`` holds."""
     from infra.static_distill import distill
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with published_dir(out_dir) as tmp:
         distill(
             source_dir,
             tmp,
             source={"name": SOURCE_NAME, "package": SOURCE_PACKAGE, "version": _source_version()},
             progress=progress,
         )
-        # mkdtemp makes the directory private; the cache is meant to be shared.
-        for item in [tmp, *tmp.iterdir()]:
-            item.chmod(0o755 if item.is_dir() else 0o644)
-        if out_dir.exists():  # a bad cache: move it aside, then drop it once replaced
-            stale = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.stale.", dir=out_dir.parent))
-            os.rename(out_dir, stale / out_dir.name)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _source_dir() -> Path:

@@ -17,6 +17,7 @@ import io
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -233,3 +234,31 @@ def copy_file(source: str, destination: str) -> None:
     """Stream one file between any two of local paths and URIs, a block at a time."""
     with open_input(source) as src, open_output(destination) as dst:
         shutil.copyfileobj(src, dst, _COPY_BLOCK)
+
+
+@contextmanager
+def published_dir(target: Path) -> Iterator[Path]:
+    """A new directory beside ``target`` to fill; on leaving, it replaces ``target``.
+
+    The swap is by rename, so a reader never sees half a directory; the replaced one is
+    moved aside first and removed after. When the body raises, the new directory is
+    removed and ``target`` is left as it was. Files and directories are made readable by
+    every user (mkdtemp makes them private; what is published is shared: model caches,
+    adapters).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        for item in [tmp, *tmp.rglob("*")]:
+            item.chmod(0o755 if item.is_dir() else 0o644)
+        if target.exists():
+            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
+            os.rename(target, stale / target.name)
+            os.rename(tmp, target)
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

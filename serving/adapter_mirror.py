@@ -21,9 +21,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +31,7 @@ from pathlib import Path
 from infra.adapter_store import StoredAdapters, StoredFile, download_files, stored_adapters
 from infra.adapters import CONFIG_FILE, MANIFEST_FILE, WEIGHTS_FILE, valid_name
 from infra.errors import InputError
+from infra.storage import published_dir
 
 log = logging.getLogger("ray.serve")
 
@@ -136,20 +135,9 @@ class AdapterMirror:
         with self._locked(name):
             if _stamp_of(target) == stamp:  # another process fetched it meanwhile
                 return
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.cache_dir))
-            try:
+            with published_dir(target) as tmp:
                 download_files(self.root, name, sorted(stamp), tmp)
                 (tmp / STAMP_FILE).write_text(json.dumps(stamp), encoding="utf-8")
-                tmp.chmod(0o755)
-                old = self.cache_dir / f".{name}.old"
-                shutil.rmtree(old, ignore_errors=True)
-                if target.exists():
-                    os.rename(target, old)
-                os.rename(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
         log.info("mirrored adapter %s from the adapter store", name)
 
     @contextmanager

@@ -8,9 +8,7 @@ No Ray here; torch/peft are imported only by :func:`merge_adapter`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 from infra.adapters import MANIFEST_FILE
 from infra.errors import FinesiftError
+from infra.storage import published_dir
 
 META_FILE = MANIFEST_FILE
 """Written beside the adapter: base model, data, config, loss history, runtime, versions."""
@@ -312,9 +311,7 @@ def write_adapter(checkpoint_dir: Path, adapter_dir: Path, meta: dict[str, Any])
     """
     if not (checkpoint_dir / "adapter_model.safetensors").is_file():
         raise FinesiftError(f"checkpoint {checkpoint_dir} holds no adapter_model.safetensors")
-    adapter_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{adapter_dir.name}.", dir=adapter_dir.parent))
-    try:
+    with published_dir(adapter_dir) as tmp:
         for item in checkpoint_dir.iterdir():
             if (
                 item.is_file()
@@ -323,16 +320,6 @@ def write_adapter(checkpoint_dir: Path, adapter_dir: Path, meta: dict[str, Any])
             ):
                 shutil.copy2(item, tmp / item.name)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        tmp.chmod(0o755)
-        old = adapter_dir.with_name(f".{adapter_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if adapter_dir.exists():
-            os.rename(adapter_dir, old)
-        os.rename(tmp, adapter_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def merge_adapter(adapter_dir: Path, base_model_path: str, out_dir: Path) -> Path:

@@ -115,3 +115,25 @@ def test_write_errors_name_the_uri_and_the_fix(tmp_path: Path) -> None:
     ):
         with pytest.raises(InputError, match=r"afile/out.*not a file.*credentials"):
             write()
+
+
+def test_published_dir_replaces_the_target_whole_or_not_at_all(tmp_path):
+    import pytest
+
+    from infra.storage import published_dir
+
+    target = tmp_path / "models" / "m"
+    with published_dir(target) as tmp:
+        (tmp / "weights").write_text("v1")
+    assert (target / "weights").read_text() == "v1"
+    assert oct((target / "weights").stat().st_mode & 0o777) == oct(0o644)  # shared cache
+
+    with pytest.raises(RuntimeError, match="half written"), published_dir(target) as tmp:
+        (tmp / "weights").write_text("v2")
+        raise RuntimeError("half written")
+    assert (target / "weights").read_text() == "v1"  # the old one stays
+
+    with published_dir(target) as tmp:
+        (tmp / "weights").write_text("v2")
+    assert (target / "weights").read_text() == "v2"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m"]  # no temp or stale left
