@@ -25,6 +25,10 @@ rates it measured, and the full benchmark's time estimated from them.
 
     python bench/quality_over_quantity.py --out runs/qoq            # the benchmark: hours
     python bench/quality_over_quantity.py --quick --out runs/qoq-quick   # a check: minutes
+    python bench/quality_over_quantity.py --out runs/qoq resume=true    # go on after a stop
+
+Every arm trains with ``text.group_by_length`` (configs/experiment.yaml): random batches of
+Dolly rows pad to 1.9 times their tokens, grouped ones to about 1.03.
 
 Needs ../shared/data (the real datasets) and bench/noise_inject.py.
 """

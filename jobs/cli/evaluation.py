@@ -46,6 +46,12 @@ EXPERIMENT = JobSpec(
             "the random arm's draw too) [default: 0,1].",
         ),
         Opt("out", ("--out", "-o")),
+        Opt(
+            "resume",
+            ("--resume",),
+            help="Keep the curation and training runs an earlier run into --out finished "
+            "with the same settings.",
+        ),
     ),
 )
 

@@ -150,6 +150,11 @@ class ExperimentConfig:
     """Runs of the full arm: the first N of seeds; None = all. The full arm costs about
     input rows / budget times another arm's training, so one seed may be all it can
     afford."""
+    resume: bool = False
+    """Keep what an earlier run into the same ``out`` finished: curation, when its
+    summary.json came from the same curate settings, and every training run whose record
+    (OUT/arms/NAME.run.json) matches its data, seed and training settings. Evaluation
+    always runs again. A long experiment stopped part way picks up where it stopped."""
     bootstrap_resamples: int = 1000
     """Paired bootstrap resamples of the held-out prompts behind the verdict (the share of
     resamples in which curated's chrF is ahead); 0 skips the bootstrap."""

@@ -24,6 +24,7 @@ compute. Setting ``train.optim.max_steps`` switches to equal steps.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -34,7 +35,7 @@ from typing import Any
 
 from rich.console import Console
 
-from infra.config import with_values
+from infra.config import to_dict, with_values
 from jobs.curation.outputs import without_contaminated
 from jobs.curation.result import CurateResult
 from jobs.evaluation.arms import (
@@ -179,26 +180,37 @@ def train_runs(
 def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
     from jobs.curation.curate import run as curate
 
-    console.print(f"[bold cyan]finesift experiment[/] curating {cfg.data} to {cfg.budget} rows")
     curate_cfg = with_values(
         cfg.curate,
         {"inputs": (cfg.data,), "out": str(out), "report": False, "selection.budget": cfg.budget}
         | {"filters.decontaminate": (*cfg.curate.filters.decontaminate, cfg.eval_data)},
     )
+    summary = out / "summary.json"
+    if cfg.resume and summary.is_file() and (out / "ledger.parquet").exists():
+        earlier = json.loads(summary.read_text(encoding="utf-8"))
+        if _same(earlier.get("config"), to_dict(curate_cfg)):
+            console.print(f"[bold cyan]finesift experiment[/] --resume: kept the curation in {out}")
+            return CurateResult.from_dict(earlier)
+    console.print(f"[bold cyan]finesift experiment[/] curating {cfg.data} to {cfg.budget} rows")
     return curate(curate_cfg)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal once both are JSON (tuples and lists alike)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def train_arm(cfg: ExperimentConfig, training: TrainingRun, out: Path) -> dict[str, Any]:
-    """Train one run from scratch (a previous run's adapter and checkpoints are replaced)."""
+    """Train one run from scratch (a previous run's adapter and checkpoints are replaced).
+
+    Its cost is recorded in OUT/arms/NAME.run.json beside what it was trained from (the
+    data's digest, the training settings); with ``resume`` a matching record and its
+    adapter are kept instead of training again.
+    """
     from jobs.training.train import train
 
     adapters, storage = out / "adapters", out / "checkpoints"
     name = training.model
-    # These directories belong to this experiment; without removing them train() would
-    # resume the earlier run and report its time as ~0.
-    shutil.rmtree(adapters / name, ignore_errors=True)
-    shutil.rmtree(storage / name, ignore_errors=True)
-    console.print(f"[bold cyan]finesift experiment[/] training {name} on {training.data}")
     train_cfg = with_values(
         cfg.train,
         {
@@ -210,11 +222,27 @@ def train_arm(cfg: ExperimentConfig, training: TrainingRun, out: Path) -> dict[s
             "scaling.storage_path": str(storage),
         },
     )
+    record = out / "arms" / f"{name}.run.json"
+    source = {
+        "data_sha256": hashlib.sha256(Path(training.data).read_bytes()).hexdigest(),
+        "train": to_dict(train_cfg),
+    }
+    if cfg.resume and record.is_file() and (adapters / name / "finesift.json").is_file():
+        earlier = json.loads(record.read_text(encoding="utf-8"))
+        if _same(earlier.get("source"), source):
+            console.print(f"[bold cyan]finesift experiment[/] --resume: kept {name}")
+            return earlier["cost"]
+    # These directories belong to this experiment; without removing them train() would
+    # resume the earlier run and report its time as ~0.
+    record.unlink(missing_ok=True)
+    shutil.rmtree(adapters / name, ignore_errors=True)
+    shutil.rmtree(storage / name, ignore_errors=True)
+    console.print(f"[bold cyan]finesift experiment[/] training {name} on {training.data}")
     start = time.perf_counter()
     result = train(train_cfg)
     seconds = time.perf_counter() - start
     meta = json.loads((result.adapter_dir / "finesift.json").read_text(encoding="utf-8"))
-    return {
+    cost = {
         "rows": meta.get("train_rows"),
         "steps": result.steps,
         "epochs": meta.get("epochs"),
@@ -222,6 +250,9 @@ def train_arm(cfg: ExperimentConfig, training: TrainingRun, out: Path) -> dict[s
         "train_seconds": round(seconds, 1),
         "final_eval_loss": result.eval_loss,
     }
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"source": source, "cost": cost}, indent=2), encoding="utf-8")
+    return cost
 
 
 def _write_png(uri: str, path: Path) -> None:

@@ -198,6 +198,7 @@ def build_sft_trainer(
         gradient_checkpointing=o.gradient_checkpointing,
         max_length=cfg.text.max_length,
         packing=cfg.text.packing,
+        train_sampling_strategy="group_by_length" if cfg.text.group_by_length else "random",
         completion_only_loss=False,  # the loss mask comes with the rows (assistant_masks)
         bf16=use_bf16,
         use_cpu=not cfg.scaling.use_gpu,

@@ -403,3 +403,37 @@ def test_experiment_end_to_end_on_a_tiny_model(ray_session, tiny_model_dir, tmp_
     trained = [out / "selected.jsonl", *(out / "arms").glob("*.jsonl")]
     assert len(trained) == 2 and not any("plus 9" in f.read_text() for f in trained)
     assert "time, all runs" in Path(result.report).read_text()
+
+
+def test_resume_keeps_a_finished_run_of_the_same_data_and_settings(tmp_path, monkeypatch):
+    """--resume keeps a run whose record matches; other data, settings or no --resume train."""
+    import jobs.training.train as train_module
+    from jobs.evaluation.experiment import train_arm
+
+    calls = []
+
+    def fake_train(train_cfg):
+        calls.append(train_cfg.name)
+        adapter = Path(train_cfg.adapters_dir) / train_cfg.name
+        adapter.mkdir(parents=True, exist_ok=True)
+        (adapter / "finesift.json").write_text(json.dumps({"train_rows": 2, "epochs": 1.0}))
+        return SimpleNamespace(adapter_dir=adapter, steps=len(calls), eval_loss=1.5)
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    out = tmp_path / "out"
+    data = out / "arms" / "curated.jsonl"
+    data.parent.mkdir(parents=True)
+    data.write_text('{"id": "a", "messages": []}\n' * 2)
+    run = TrainingRun("curated", 0, data, 2)
+    cfg = ExperimentConfig(data="x", eval_data="y", resume=True)
+
+    first = train_arm(cfg, run, out)
+    assert (out / "arms" / "curated-seed0.run.json").is_file()
+    assert train_arm(cfg, run, out) == first and len(calls) == 1  # kept
+    other = load_config(ExperimentConfig, None, ["resume=true", "train.optim.learning_rate=0.01"])
+    assert train_arm(other, run, out)["steps"] == 2  # other settings: trained again
+    data.write_text('{"id": "b", "messages": []}\n' * 2)
+    assert train_arm(other, run, out)["steps"] == 3  # other data: trained again
+    again = load_config(ExperimentConfig, None, ["train.optim.learning_rate=0.01"])
+    assert train_arm(again, run, out)["steps"] == 4  # no --resume: trained again
+    assert len(calls) == 4

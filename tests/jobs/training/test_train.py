@@ -526,3 +526,29 @@ def test_failure_retry_resume_rerun_and_ddp(ray_session, tmp_path, tiny_model_di
     merged = AutoModelForCausalLM.from_pretrained(again.merged_dir)
     assert not torch.equal(merged.model.layers[0].self_attn.q_proj.weight, base_q)
     assert [a["name"] for a in list_adapters(tmp_path / "adapters")] == ["t"]
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_group_by_length_pads_less(tiny_model_dir, tmp_path, grouped):
+    """text.group_by_length batches rows of similar length: far fewer padded tokens."""
+    from jobs.training.loop import build_sft_trainer
+
+    # Alternate short and long answers: random batches mix them. transformers sorts
+    # mega-batches of len // 4 rows (at most 50 batches), so a few batches stay mixed.
+    lengths = [2, 40] * 64
+    rows = [
+        to_prompt_completion(chat(f"Say it {i}.", "word " * n)["messages"])
+        for i, n in enumerate(lengths)
+    ]
+    cfg = load_config(
+        TrainConfig, None, ["optim.batch_size=4", f"text.group_by_length={str(grouped).lower()}"]
+    )
+    trainer = build_sft_trainer(cfg, str(tiny_model_dir), rows, [], tmp_path / "out")
+    batches = list(trainer.get_train_dataloader())
+    real = sum(int(b["attention_mask"].sum()) for b in batches)
+    padded = sum(b["input_ids"].numel() for b in batches)
+    assert sum(len(b["input_ids"]) for b in batches) == len(rows)  # every row, once
+    if grouped:
+        assert padded / real < 1.2
+    else:
+        assert padded / real > 1.4
