@@ -95,7 +95,8 @@ def run(cfg: ExperimentConfig) -> ExperimentResult:
             "out": str(out),
         },
     )
-    eval_result = evaluate.run(eval_cfg)
+    retrained = {name for name, cost in trained.items() if not cost.pop("kept", False)}
+    eval_result = evaluate_models(eval_cfg, retrained if cfg.resume else None)
     generations = read_generations(out / "eval_samples.jsonl")
     result = assemble(cfg, runs, trained, eval_result, generations, curate_summary)
     (out / "experiment.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
@@ -104,6 +105,69 @@ def run(cfg: ExperimentConfig) -> ExperimentResult:
 
     _write_png(experiment_bars([asdict(a) for a in result.arms]), out / "experiment.png")
     return ExperimentResult.from_dict({**result.to_dict(), "report": str(write_report(out))})
+
+
+def evaluate_models(eval_cfg: Any, retrained: set[str] | None) -> Any:
+    """Evaluate the base model and every adapter; eval.json and eval_samples.jsonl.
+
+    With ``retrained`` (``--resume``), a model an earlier eval.json in the same directory
+    already scored with the same eval settings keeps its figures and answers, unless it is
+    in ``retrained`` (trained again in this run): only the others are evaluated.
+    """
+    from jobs.evaluation import evaluate
+
+    out = Path(eval_cfg.out)
+    earlier = _earlier_eval(eval_cfg) if retrained is not None else {}
+    kept = {m: earlier[m] for m in eval_cfg.models if m in earlier and m not in retrained}
+    todo = tuple(m for m in eval_cfg.models if m not in kept)
+    if not kept:
+        return evaluate.run(eval_cfg)
+    console.print(
+        f"[bold cyan]finesift experiment[/] --resume: kept the evaluation of {len(kept)} "
+        f"models ({', '.join(kept)}); evaluating {len(todo)}"
+    )
+    fresh: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    if todo:
+        part = evaluate.run(with_values(eval_cfg, {"models": todo, "out": str(out / "eval-new")}))
+        fresh = _eval_by_model(out / "eval-new", {m.name for m in part.models})
+    merged = {**kept, **fresh}
+    rows = evaluate.load_eval_rows(
+        eval_cfg.eval_data,
+        eval_cfg.max_rows,
+        max(eval_cfg.generation.max_rows if eval_cfg.generation.enabled else 0, 0),
+    )
+    if not eval_cfg.generation.enabled:
+        rows = [{**r, "generate": False} for r in rows]
+    return evaluate.finish(
+        eval_cfg,
+        rows,
+        [merged[m][0] for m in eval_cfg.models],
+        [s for m in eval_cfg.models for s in merged[m][1]],
+    )
+
+
+def _earlier_eval(eval_cfg: Any) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The models of OUT/eval.json, when it was written with the same eval settings."""
+    out = Path(eval_cfg.out)
+    if not (out / "eval.json").is_file() or not (out / "eval_samples.jsonl").is_file():
+        return {}
+    config = json.loads((out / "eval.json").read_text(encoding="utf-8")).get("config") or {}
+    if not _same({**config, "models": None}, {**to_dict(eval_cfg), "models": None}):
+        return {}
+    return _eval_by_model(out, set(config.get("models") or ()))
+
+
+def _eval_by_model(
+    directory: Path, names: set[str]
+) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each model's summary (eval.json) and sample records (eval_samples.jsonl)."""
+    summaries = json.loads((directory / "eval.json").read_text(encoding="utf-8"))["models"]
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with open(directory / "eval_samples.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            samples.setdefault(record["model"], []).append(record)
+    return {m["name"]: (m, samples.get(m["name"], [])) for m in summaries if m["name"] in names}
 
 
 def plan_runs(cfg: ExperimentConfig, pool: list[dict[str, Any]], out: Path) -> list[TrainingRun]:
@@ -231,7 +295,7 @@ def train_arm(cfg: ExperimentConfig, training: TrainingRun, out: Path) -> dict[s
         earlier = json.loads(record.read_text(encoding="utf-8"))
         if _same(earlier.get("source"), source):
             console.print(f"[bold cyan]finesift experiment[/] --resume: kept {name}")
-            return earlier["cost"]
+            return {**earlier["cost"], "kept": True}
     # These directories belong to this experiment; without removing them train() would
     # resume the earlier run and report its time as ~0.
     record.unlink(missing_ok=True)

@@ -429,7 +429,7 @@ def test_resume_keeps_a_finished_run_of_the_same_data_and_settings(tmp_path, mon
 
     first = train_arm(cfg, run, out)
     assert (out / "arms" / "curated-seed0.run.json").is_file()
-    assert train_arm(cfg, run, out) == first and len(calls) == 1  # kept
+    assert train_arm(cfg, run, out) == {**first, "kept": True} and len(calls) == 1
     other = load_config(ExperimentConfig, None, ["resume=true", "train.optim.learning_rate=0.01"])
     assert train_arm(other, run, out)["steps"] == 2  # other settings: trained again
     data.write_text('{"id": "b", "messages": []}\n' * 2)
@@ -437,3 +437,56 @@ def test_resume_keeps_a_finished_run_of_the_same_data_and_settings(tmp_path, mon
     again = load_config(ExperimentConfig, None, ["train.optim.learning_rate=0.01"])
     assert train_arm(again, run, out)["steps"] == 4  # no --resume: trained again
     assert len(calls) == 4
+
+
+def test_resume_evaluates_only_models_without_figures(tmp_path, monkeypatch):
+    """--resume keeps each model an earlier eval.json scored with the same settings,
+    unless it was trained again; the merged eval.json lists every model in order."""
+    from jobs.evaluation import evaluate
+    from jobs.evaluation.config import EvalConfig
+    from jobs.evaluation.experiment import evaluate_models
+
+    held = tmp_path / "held.jsonl"
+    held.write_text(
+        "".join(
+            json.dumps({"instruction": f"Question {i}?", "output": f"Answer {i}."}) + "\n"
+            for i in range(3)
+        )
+    )
+    evaluated = []
+
+    def fake_run(cfg):
+        evaluated.append(cfg.models)
+        rows = evaluate.load_eval_rows(cfg.eval_data, cfg.max_rows, 0)
+        chrf = {m: 10.0 * len(evaluated) for m in cfg.models}
+        figures = {"base_model": "default", "adapter": None, "nll": 1.0, "perplexity": 2.7}
+        figures |= {"rouge_l": 0.1, "tokens": 9, "rows": 3, "generated": 3, "seconds": 1.0}
+        summaries = [{"name": m, "chrf": chrf[m], **figures} for m in cfg.models]
+        samples = [{"model": m, "id": r["id"], "chrf": chrf[m]} for m in cfg.models for r in rows]
+        return evaluate.finish(cfg, rows, summaries, samples)
+
+    monkeypatch.setattr(evaluate, "run", fake_run)
+
+    def config(models, *more):
+        return load_config(
+            EvalConfig,
+            None,
+            list(more),
+            models=models,
+            eval_data=str(held),
+            out=str(tmp_path / "out"),
+        )
+
+    evaluate_models(config(("base", "a", "b")), set())  # nothing earlier: every model
+    result = evaluate_models(config(("base", "a", "b", "c")), {"b"})
+    assert evaluated == [("base", "a", "b"), ("b", "c")]
+    assert [m.name for m in result.models] == ["base", "a", "b", "c"]
+    assert [m.chrf for m in result.models] == [10.0, 10.0, 20.0, 20.0]
+    samples = (tmp_path / "out" / "eval_samples.jsonl").read_text().splitlines()
+    chrfs = {"base": 10, "a": 10, "b": 20, "c": 20}
+    expected = [(m, c) for m, c in chrfs.items() for _ in range(3)]
+    assert [(json.loads(s)["model"], json.loads(s)["chrf"]) for s in samples] == expected
+    evaluate_models(config(("base", "a"), "max_rows=2"), set())  # other settings: all again
+    assert evaluated[-1] == ("base", "a")
+    evaluate_models(config(("base", "a")), None)  # no --resume: all again
+    assert evaluated[-1] == ("base", "a")
