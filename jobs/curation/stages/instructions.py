@@ -2,6 +2,11 @@
 (the same instruction with answers that disagree). Each group keeps its row with the best
 composed quality score; a conflict no signal decides is flagged in ``detail``.
 
+Rows the relevance stage found mismatched (the ``mismatch`` column) are decided here,
+beside their instruction's other answers: in a group with a fitting answer they rank last,
+so a fitting answer is kept and the mismatched one goes as its conflict (or duplicate);
+every mismatched row left is then dropped as ``mismatched``.
+
 Most instructions are unique, so the stage takes whole hash buckets of rows and finds the
 groups itself: Python lists over a bucket, not an Arrow table per group.
 """
@@ -22,12 +27,14 @@ if TYPE_CHECKING:
 
 
 def build(cfg: CurateConfig) -> Stage:
+    from jobs.curation.stages.relevance import defers_mismatch
+
     return Stage(
         name="instructions",
         process=resolve_instructions,
         group_by="instruction_key",
         whole_buckets=True,
-        needs=("exact_key", "instruction_key"),
+        needs=("exact_key", "instruction_key", *(("mismatch",) if defers_mismatch(cfg) else ())),
         enabled=cfg.dedup.exact or cfg.conflicts.enabled,
         kwargs=dict(
             exact=cfg.dedup.exact,
@@ -39,9 +46,14 @@ def build(cfg: CurateConfig) -> Stage:
     )
 
 
-def _rank(score: float | None, row_id: str) -> tuple[float, str]:
-    """Sort key of the best row first: higher score, then smaller id; no score last."""
-    return (math.inf if score is None or math.isnan(score) else -score, row_id)
+def _rank(score: float | None, row_id: str, mismatch: str | None = None) -> tuple:
+    """Sort key of the best row first: a fitting answer before a mismatched one, then
+    higher score, then smaller id; no score last."""
+    return (
+        mismatch is not None,
+        math.inf if score is None or math.isnan(score) else -score,
+        row_id,
+    )
 
 
 def resolve_instructions(
@@ -57,7 +69,9 @@ def resolve_instructions(
     duplicates, then conflicts.
 
     Each group keeps the row with the best composed quality score (ties: the smaller id).
-    A conflict whose answers' scores are within ``tolerance`` says so in ``detail``.
+    A conflict whose answers' scores are within ``tolerance`` says so in ``detail``. With
+    a ``mismatch`` column, mismatched rows rank after fitting ones and those no group
+    decided are dropped as ``mismatched`` at the end.
     """
     from quality.conflicts import conflict_detail
     from quality.conflicts import resolve_instruction_group as resolve
@@ -70,11 +84,16 @@ def resolve_instructions(
     ids = table["id"].to_pylist()
     scores = v.columns["quality"]
     exact_keys = table["exact_key"].to_pylist() if exact else None
+    mismatch = (
+        table["mismatch"].to_pylist()
+        if "mismatch" in table.column_names
+        else [None] * table.num_rows
+    )
     responses = None
     for members in groups.values():
         if len(members) < 2:
             continue
-        members.sort(key=lambda i: _rank(scores[i], ids[i]))  # the best row first
+        members.sort(key=lambda i: _rank(scores[i], ids[i], mismatch[i]))  # the best row first
         alive = members
         if exact_keys is not None:
             kept_by_key: dict[str, int] = {}
@@ -96,9 +115,12 @@ def resolve_instructions(
             responses = table["response"].to_pylist()
         alive.sort(key=lambda i: ids[i])  # the conflict module breaks ties by position
         group_scores = np.array([np.nan if scores[i] is None else scores[i] for i in alive])
+        fits = np.array([mismatch[i] is None for i in alive])
+        if not fits.any():
+            continue  # no answer fits: each is dropped as mismatched below
         dup_of, conflict_with = resolve(
             [responses[i] for i in alive],
-            group_scores,
+            np.where(fits, group_scores, np.nan),  # NaN ranks last: a fitting answer is kept
             [ids[i] for i in alive],
             agree_threshold=agree_threshold,
             shingle_size=shingle_size,
@@ -113,12 +135,16 @@ def resolve_instructions(
                 )
             elif conflict_with[j] >= 0:
                 kept = alive[conflict_with[j]]
-                v.drop(
-                    i,
-                    "conflict",
-                    conflict_detail(
+                detail = (
+                    f"the kept answer fits the instruction, this one does not: {mismatch[i]}"
+                    if mismatch[i] is not None
+                    else conflict_detail(
                         group_scores[j], group_scores[conflict_with[j]], tolerance=tolerance
-                    ),
-                    kept_instead=ids[kept],
+                    )
                 )
-    return v.table()
+                v.drop(i, "conflict", detail, kept_instead=ids[kept])
+    for i, reason in enumerate(mismatch):
+        if reason is not None and v.columns["status"][i] == "active":
+            v.drop(i, "mismatched", reason)
+    out = v.table()
+    return out.drop_columns(["mismatch"]) if "mismatch" in out.column_names else out

@@ -1,8 +1,14 @@
 """relevance: each row's response competes against a sample of the dataset's
 instructions, and with ``signals.relevance_method=paired`` their answers
 (:mod:`quality.relevance`); a response that fits other instructions better than its own
-is dropped as ``mismatched``. The cross margin stays in the ``relevance`` column for the
-quality score."""
+is ``mismatched``. The margin that decided stays in the ``relevance`` column for the
+quality score.
+
+When conflicts are resolved (``conflicts.enabled``), a mismatched row is not dropped here:
+its reason goes into the ``mismatch`` column and the instructions stage decides it. A row
+whose instruction is asked again in the data with a fitting answer is that answer's
+conflict (the ledger names the row kept instead); the others are dropped as mismatched
+there."""
 
 from __future__ import annotations
 
@@ -22,18 +28,28 @@ if TYPE_CHECKING:
 
 def build(cfg: CurateConfig) -> Stage:
     s = cfg.signals
+    defer = defers_mismatch(cfg)
     return Stage(
         name="relevance",
         process=score_relevance,
         needs=(*PART_COLUMNS, "instruction_key"),
+        adds=("mismatch",) if defer else (),
         enabled=cfg.relevance_runs,
+        decides=not defer,
         prepare=partial(competitors, size=s.relevance_sample, seed=cfg.seed),
         kwargs=dict(
             top_k=s.relevance_top_k,
             threshold=cfg.relevance_threshold,
             method=cfg.relevance_method,
+            defer=defer,
         ),
     )
+
+
+def defers_mismatch(cfg: CurateConfig) -> bool:
+    """Mismatched rows are decided by the instructions stage, beside their instruction's
+    other answers: when relevance runs and conflicts are resolved."""
+    return cfg.relevance_runs and cfg.conflicts.enabled
 
 
 def competitors(view: DataView, *, size: int, seed: int) -> Plan:
@@ -66,10 +82,13 @@ def score_relevance(
     top_k: int,
     threshold: float,
     method: str = "cross",
+    defer: bool = False,
 ) -> pa.Table:
     """Relevance margin per row (cross, or paired with ``method="paired"``); rows below
-    ``threshold`` are dropped as mismatched. The ``relevance`` column holds the margin on
-    the cross scale (:func:`quality.relevance.on_cross_scale`)."""
+    ``threshold`` are mismatched: dropped, or with ``defer`` their reason is written to the
+    ``mismatch`` column (null for a fitting row) for the instructions stage. The
+    ``relevance`` column holds the margin on the cross scale
+    (:func:`quality.relevance.on_cross_scale`)."""
     from quality.relevance import mismatched, on_cross_scale, paired_margin, relevance_margin
 
     v = Verdicts(batch)
@@ -96,15 +115,19 @@ def score_relevance(
             "nearest ones, say this response answers another task"
         )
     active = set(v.active())
+    reasons: list[str | None] = [None] * len(batch)
     for i in np.flatnonzero(mismatched(decided, threshold=threshold)):
         if int(i) in active:
-            v.drop(
-                int(i),
-                "mismatched",
+            reasons[i] = (
                 f"{method} relevance margin {decided[i]:.2f} < signals.relevance_threshold "
-                f"{threshold}: {what}",
+                f"{threshold}: {what}"
             )
+            if not defer:
+                v.drop(int(i), "mismatched", reasons[i])
     # The margin that decided is the one the quality score ranks by, on the cross scale.
     column = margins if method != "paired" else on_cross_scale(decided)
-    out = v.table(relevance=pa.array(column, pa.float64()))
+    extra = {"relevance": pa.array(column, pa.float64())}
+    if defer:
+        extra["mismatch"] = pa.array(reasons, pa.string())
+    out = v.table(**extra)
     return out.drop_columns([c for c in PART_COLUMNS if c in out.column_names])

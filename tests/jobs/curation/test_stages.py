@@ -119,6 +119,60 @@ def test_a_conflict_keeps_the_fitting_answer_over_another_tasks_fluent_one():
     assert fate["b-other"] == ("dropped", "conflict", "a-fits")
 
 
+def test_a_mismatched_row_with_a_fitting_sibling_goes_as_its_conflict():
+    """Rows the relevance stage found mismatched are decided beside their instruction's
+    other answers: a fitting answer is kept even at a lower score, the mismatched one is
+    its conflict; a mismatched row with no fitting sibling is dropped as mismatched."""
+    from jobs.curation.stages.instructions import resolve_instructions
+
+    why = "paired relevance margin -1.20 < signals.relevance_threshold -0.8: ..."
+    rows = [
+        ("a-fits", "egg", "Boil it for nine minutes, then cool it in cold water.", 0.7, None),
+        ("b-other", "egg", "The French Revolution began in 1789 in Paris.", 0.9, why),
+        ("c-alone", "tea", "Photosynthesis turns light into sugar in green leaves.", 0.9, why),
+        ("d-wrong", "sky", "Mount Everest is the highest mountain above sea level.", 0.9, why),
+        ("e-wrong", "sky", "The Nile flows north through eleven countries of Africa.", 0.8, why),
+        ("f-fits", "sun", "The sun is a star at the centre of the solar system.", 0.8, None),
+    ]
+    table = group_table(
+        [{"id": i, "prompt": k, "response": r, "quality": q} for i, k, r, q, _ in rows]
+    )
+    table = (
+        table.append_column("exact_key", pa.array([i for i, *_ in rows]))
+        .append_column("instruction_key", pa.array([k for _, k, *_ in rows]))
+        .append_column("mismatch", pa.array([m for *_, m in rows], pa.string()))
+    )
+    out = resolve_instructions(
+        table, exact=True, conflicts=True, agree_threshold=0.6, shingle_size=3
+    )
+    assert "mismatch" not in out.column_names
+    fate = {r["id"]: (r["status"], r["reason"], r["kept_instead"]) for r in out.to_pylist()}
+    assert fate == {
+        "a-fits": ("active", None, None),
+        "b-other": ("dropped", "conflict", "a-fits"),
+        "c-alone": ("dropped", "mismatched", None),
+        "d-wrong": ("dropped", "mismatched", None),
+        "e-wrong": ("dropped", "mismatched", None),
+        "f-fits": ("active", None, None),
+    }
+    details = {r["id"]: r["detail"] for r in out.to_pylist()}
+    assert details["c-alone"] == why and why in details["b-other"]
+
+
+def test_the_relevance_stage_defers_mismatched_rows_to_the_instructions_stage():
+    from infra.config import load_config
+    from jobs.curation.config import CurateConfig
+    from jobs.curation.stages import instructions, relevance
+
+    for conflicts, deferred in ((True, True), (False, False)):
+        cfg = load_config(CurateConfig, None, [f"conflicts.enabled={str(conflicts).lower()}"])
+        scores, decides = relevance.build(cfg), instructions.build(cfg)
+        assert scores.kwargs["defer"] is deferred
+        assert ("mismatch" in scores.adds) is deferred
+        assert ("mismatch" in decides.needs) is deferred
+        assert scores.decides is not deferred
+
+
 def test_a_duplicate_group_keeps_the_row_with_the_best_composed_score():
     from jobs.curation.stages.dedup import dedup_cluster
 
