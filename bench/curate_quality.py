@@ -274,13 +274,30 @@ def planted_details(rows: Sequence[dict], ledger: Sequence[dict]) -> dict[str, A
     }
 
 
+def stable_input(rows: list[dict], name: str, write: Any) -> Path:
+    """The generated rows at the same path in every run.
+
+    A row's id hashes its source (path and line), and the relevance stage draws its
+    competitors by id: from a fresh temporary directory each run drew another sample, and
+    the mislabeled figures moved by a few rows of 91 from run to run. The file is written
+    beside and renamed into place, so two runs at once read whole files.
+    """
+    import os
+
+    directory = Path(tempfile.gettempdir()) / "finesift-quality"
+    directory.mkdir(exist_ok=True)
+    part = directory / f".{name}.{os.getpid()}"
+    write(rows, part)
+    os.replace(part, directory / name)
+    return directory / name
+
+
 def part_planted(n_rows: int, model: str, work: Path) -> dict[str, Any]:
     """Generate, curate and score the planted defects."""
     from jobs.demo.generator import generate, write_jsonl
 
     rows = generate(n_rows, seed=0)
-    path = work / "demo.jsonl"
-    write_jsonl(rows, path)
+    path = stable_input(rows, f"demo-{n_rows}.jsonl", write_jsonl)
     start = time.perf_counter()
     ledger = curate(path, work / "demo-out", model, ["filters.since=2023-01-01"])
     seconds = time.perf_counter() - start

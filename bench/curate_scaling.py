@@ -54,6 +54,8 @@ def peak_rss_sampler(stop: threading.Event, result: dict) -> None:
 
     me = psutil.Process()
     peak_rss = peak_pss = 0
+    peak_at = 0.0
+    start = time.perf_counter()
     while not stop.is_set():
         rss = pss = 0
         for proc in [me, *me.children(recursive=True)]:
@@ -61,10 +63,24 @@ def peak_rss_sampler(stop: threading.Event, result: dict) -> None:
                 info = proc.memory_full_info()
                 rss += info.rss
                 pss += getattr(info, "pss", info.rss)  # PSS is Linux's; elsewhere RSS
+        if pss > peak_pss:
+            peak_at = time.perf_counter() - start
         peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         stop.wait(0.2)
     result["peak_rss_mb"] = round(peak_rss / 2**20, 1)
     result["peak_pss_mb"] = round(peak_pss / 2**20, 1)
+    result["peak_pss_at_s"] = round(peak_at, 1)
+
+
+def stage_at(stages: dict[str, float], seconds: float) -> str:
+    """The stage running ``seconds`` into the run, from the stages' times in order (about:
+    the driver's own work between stages is not in them)."""
+    elapsed = 0.0
+    for name, took in stages.items():
+        elapsed += took
+        if seconds <= elapsed:
+            return name
+    return "after the stages"
 
 
 def measured(fn):
@@ -97,6 +113,7 @@ def child_curate(data: str, out: str, model: str) -> dict:
     return {
         "seconds": seconds,
         **peak,
+        "peak_pss_stage": stage_at(result.seconds, peak["peak_pss_at_s"]),
         "stages": result.seconds,
         "embedded_rows": result.rows_in.get("embed", 0),
         "duplicates_removed": removed,
