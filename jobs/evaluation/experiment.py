@@ -24,7 +24,6 @@ compute. Setting ``train.optim.max_steps`` switches to equal steps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -38,6 +37,7 @@ from rich.console import Console
 from infra.config import to_dict, with_values
 from jobs.curation.outputs import without_contaminated
 from jobs.curation.result import CurateResult
+from jobs.evaluation import resume as resume_state
 from jobs.evaluation.arms import (
     TrainingRun,
     count_rows,
@@ -48,8 +48,8 @@ from jobs.evaluation.arms import (
     write_arm,
 )
 from jobs.evaluation.compare import assemble, read_generations
-from jobs.evaluation.config import ExperimentConfig
-from jobs.evaluation.result import ExperimentResult
+from jobs.evaluation.config import EvalConfig, ExperimentConfig
+from jobs.evaluation.result import EvalResult, ExperimentResult
 
 console = Console(stderr=True)
 
@@ -95,8 +95,7 @@ def run(cfg: ExperimentConfig) -> ExperimentResult:
             "out": str(out),
         },
     )
-    retrained = {name for name, cost in trained.items() if not cost.pop("kept", False)}
-    eval_result = evaluate_models(eval_cfg, retrained if cfg.resume else None)
+    eval_result = evaluate_models(eval_cfg, resume=cfg.resume)
     generations = read_generations(out / "eval_samples.jsonl")
     result = assemble(cfg, runs, trained, eval_result, generations, curate_summary)
     (out / "experiment.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
@@ -107,67 +106,50 @@ def run(cfg: ExperimentConfig) -> ExperimentResult:
     return ExperimentResult.from_dict({**result.to_dict(), "report": str(write_report(out))})
 
 
-def evaluate_models(eval_cfg: Any, retrained: set[str] | None) -> Any:
-    """Evaluate the base model and every adapter; eval.json and eval_samples.jsonl.
+def evaluate_models(eval_cfg: EvalConfig, *, resume: bool = False) -> EvalResult:
+    """Evaluate the base model and every adapter: eval.json, eval_samples.jsonl and each
+    model's fingerprint (:mod:`jobs.evaluation.resume`).
 
-    With ``retrained`` (``--resume``), a model an earlier eval.json in the same directory
-    already scored with the same eval settings keeps its figures and answers, unless it is
-    in ``retrained`` (trained again in this run): only the others are evaluated.
+    Args:
+        eval_cfg: the experiment's eval settings, every model listed.
+        resume: keep the figures and answers of each model whose fingerprint (its adapter's
+            files, the eval settings, the held-out rows) matches the earlier run's; only
+            the others are evaluated.
+
+    Returns:
+        Every model's figures, in ``eval_cfg.models`` order.
     """
     from jobs.evaluation import evaluate
 
-    out = Path(eval_cfg.out)
-    earlier = _earlier_eval(eval_cfg) if retrained is not None else {}
-    kept = {m: earlier[m] for m in eval_cfg.models if m in earlier and m not in retrained}
+    fingerprints = resume_state.model_fingerprints(eval_cfg)
+    kept = resume_state.kept_evaluations(eval_cfg, fingerprints) if resume else {}
     todo = tuple(m for m in eval_cfg.models if m not in kept)
     if not kept:
-        return evaluate.run(eval_cfg)
+        result = evaluate.run(eval_cfg)
+        resume_state.record_evaluations(eval_cfg, fingerprints)
+        return result
     console.print(
         f"[bold cyan]finesift experiment[/] --resume: kept the evaluation of {len(kept)} "
         f"models ({', '.join(kept)}); evaluating {len(todo)}"
     )
-    fresh: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    fresh: dict[str, resume_state.ModelFigures] = {}
     if todo:
-        part = evaluate.run(with_values(eval_cfg, {"models": todo, "out": str(out / "eval-new")}))
-        fresh = _eval_by_model(out / "eval-new", {m.name for m in part.models})
+        partial = resume_state.partial_config(eval_cfg, todo)
+        done = evaluate.run(partial)
+        fresh = resume_state.figures_by_model(Path(partial.out), {m.name for m in done.models})
     merged = {**kept, **fresh}
-    rows = evaluate.load_eval_rows(
-        eval_cfg.eval_data,
-        eval_cfg.max_rows,
-        max(eval_cfg.generation.max_rows if eval_cfg.generation.enabled else 0, 0),
-    )
+    generate_rows = eval_cfg.generation.max_rows if eval_cfg.generation.enabled else 0
+    rows = evaluate.load_eval_rows(eval_cfg.eval_data, eval_cfg.max_rows, max(generate_rows, 0))
     if not eval_cfg.generation.enabled:
         rows = [{**r, "generate": False} for r in rows]
-    return evaluate.finish(
+    result = evaluate.finish(
         eval_cfg,
         rows,
         [merged[m][0] for m in eval_cfg.models],
         [s for m in eval_cfg.models for s in merged[m][1]],
     )
-
-
-def _earlier_eval(eval_cfg: Any) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """The models of OUT/eval.json, when it was written with the same eval settings."""
-    out = Path(eval_cfg.out)
-    if not (out / "eval.json").is_file() or not (out / "eval_samples.jsonl").is_file():
-        return {}
-    config = json.loads((out / "eval.json").read_text(encoding="utf-8")).get("config") or {}
-    if not _same({**config, "models": None}, {**to_dict(eval_cfg), "models": None}):
-        return {}
-    return _eval_by_model(out, set(config.get("models") or ()))
-
-
-def _eval_by_model(
-    directory: Path, names: set[str]
-) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each model's summary (eval.json) and sample records (eval_samples.jsonl)."""
-    summaries = json.loads((directory / "eval.json").read_text(encoding="utf-8"))["models"]
-    samples: dict[str, list[dict[str, Any]]] = {}
-    with open(directory / "eval_samples.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            samples.setdefault(record["model"], []).append(record)
-    return {m["name"]: (m, samples.get(m["name"], [])) for m in summaries if m["name"] in names}
+    resume_state.record_evaluations(eval_cfg, fingerprints)
+    return result
 
 
 def plan_runs(cfg: ExperimentConfig, pool: list[dict[str, Any]], out: Path) -> list[TrainingRun]:
@@ -249,19 +231,16 @@ def _curate(cfg: ExperimentConfig, out: Path) -> CurateResult:
         {"inputs": (cfg.data,), "out": str(out), "report": False, "selection.budget": cfg.budget}
         | {"filters.decontaminate": (*cfg.curate.filters.decontaminate, cfg.eval_data)},
     )
-    summary = out / "summary.json"
-    if cfg.resume and summary.is_file() and (out / "ledger.parquet").exists():
-        earlier = json.loads(summary.read_text(encoding="utf-8"))
-        if _same(earlier.get("config"), to_dict(curate_cfg)):
-            console.print(f"[bold cyan]finesift experiment[/] --resume: kept the curation in {out}")
-            return CurateResult.from_dict(earlier)
+    assert cfg.data is not None and cfg.eval_data is not None
+    inputs = resume_state.input_digests(cfg.data, cfg.eval_data)
+    earlier = resume_state.curation_matches(out, curate_cfg, inputs) if cfg.resume else None
+    if earlier is not None:
+        console.print(f"[bold cyan]finesift experiment[/] --resume: kept the curation in {out}")
+        return CurateResult.from_dict(earlier)
     console.print(f"[bold cyan]finesift experiment[/] curating {cfg.data} to {cfg.budget} rows")
-    return curate(curate_cfg)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal once both are JSON (tuples and lists alike)."""
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    result = curate(curate_cfg)
+    resume_state.record_inputs(out, inputs)
+    return result
 
 
 def train_arm(cfg: ExperimentConfig, training: TrainingRun, out: Path) -> dict[str, Any]:
@@ -288,14 +267,14 @@ def train_arm(cfg: ExperimentConfig, training: TrainingRun, out: Path) -> dict[s
     )
     record = out / "arms" / f"{name}.run.json"
     source = {
-        "data_sha256": hashlib.sha256(Path(training.data).read_bytes()).hexdigest(),
+        "data_sha256": resume_state.file_digest(training.data),
         "train": to_dict(train_cfg),
     }
     if cfg.resume and record.is_file() and (adapters / name / "finesift.json").is_file():
         earlier = json.loads(record.read_text(encoding="utf-8"))
-        if _same(earlier.get("source"), source):
+        if resume_state.same(earlier.get("source"), source):
             console.print(f"[bold cyan]finesift experiment[/] --resume: kept {name}")
-            return {**earlier["cost"], "kept": True}
+            return earlier["cost"]
     # These directories belong to this experiment; without removing them train() would
     # resume the earlier run and report its time as ~0.
     record.unlink(missing_ok=True)

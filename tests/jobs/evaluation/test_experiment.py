@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from infra.config import ConfigError, load_config
+from infra.config import ConfigError, load_config, to_dict
 from infra.errors import InputError
 from jobs.evaluation.arms import (
     TrainingRun,
@@ -429,7 +429,7 @@ def test_resume_keeps_a_finished_run_of_the_same_data_and_settings(tmp_path, mon
 
     first = train_arm(cfg, run, out)
     assert (out / "arms" / "curated-seed0.run.json").is_file()
-    assert train_arm(cfg, run, out) == {**first, "kept": True} and len(calls) == 1
+    assert train_arm(cfg, run, out) == first and len(calls) == 1  # kept
     other = load_config(ExperimentConfig, None, ["resume=true", "train.optim.learning_rate=0.01"])
     assert train_arm(other, run, out)["steps"] == 2  # other settings: trained again
     data.write_text('{"id": "b", "messages": []}\n' * 2)
@@ -439,9 +439,9 @@ def test_resume_keeps_a_finished_run_of_the_same_data_and_settings(tmp_path, mon
     assert len(calls) == 4
 
 
-def test_resume_evaluates_only_models_without_figures(tmp_path, monkeypatch):
-    """--resume keeps each model an earlier eval.json scored with the same settings,
-    unless it was trained again; the merged eval.json lists every model in order."""
+def test_resume_evaluates_only_models_whose_fingerprint_changed(tmp_path, monkeypatch):
+    """--resume keeps each model of an earlier eval.json whose adapter files, eval settings
+    and held-out rows are unchanged; the merged eval.json lists every model in order."""
     from jobs.evaluation import evaluate
     from jobs.evaluation.config import EvalConfig
     from jobs.evaluation.experiment import evaluate_models
@@ -453,6 +453,10 @@ def test_resume_evaluates_only_models_without_figures(tmp_path, monkeypatch):
             for i in range(3)
         )
     )
+    adapters = tmp_path / "adapters"
+    for name in ("a", "b", "c"):
+        (adapters / name).mkdir(parents=True)
+        (adapters / name / "adapter_model.safetensors").write_text(f"weights of {name}")
     evaluated = []
 
     def fake_run(cfg):
@@ -474,19 +478,52 @@ def test_resume_evaluates_only_models_without_figures(tmp_path, monkeypatch):
             list(more),
             models=models,
             eval_data=str(held),
+            adapters_dir=str(adapters),
             out=str(tmp_path / "out"),
         )
 
-    evaluate_models(config(("base", "a", "b")), set())  # nothing earlier: every model
-    result = evaluate_models(config(("base", "a", "b", "c")), {"b"})
-    assert evaluated == [("base", "a", "b"), ("b", "c")]
+    evaluate_models(config(("base", "a", "b")))  # the first run: every model
+    (adapters / "b" / "adapter_model.safetensors").write_text("b trained again")
+    result = evaluate_models(config(("base", "a", "b", "c")), resume=True)
+    assert evaluated == [("base", "a", "b"), ("b", "c")]  # b retrained, c new
     assert [m.name for m in result.models] == ["base", "a", "b", "c"]
     assert [m.chrf for m in result.models] == [10.0, 10.0, 20.0, 20.0]
     samples = (tmp_path / "out" / "eval_samples.jsonl").read_text().splitlines()
     chrfs = {"base": 10, "a": 10, "b": 20, "c": 20}
     expected = [(m, c) for m, c in chrfs.items() for _ in range(3)]
     assert [(json.loads(s)["model"], json.loads(s)["chrf"]) for s in samples] == expected
-    evaluate_models(config(("base", "a"), "max_rows=2"), set())  # other settings: all again
+    evaluate_models(config(("base", "a")), resume=True)  # nothing changed: nothing to run
+    assert len(evaluated) == 2
+    evaluate_models(config(("base", "a"), "max_rows=2"), resume=True)  # other settings
     assert evaluated[-1] == ("base", "a")
-    evaluate_models(config(("base", "a")), None)  # no --resume: all again
-    assert evaluated[-1] == ("base", "a")
+    held.write_text(held.read_text().replace("Answer 2.", "Answer two."))  # edited in place
+    evaluate_models(config(("base", "a"), "max_rows=2"), resume=True)
+    assert evaluated[-1] == ("base", "a") and len(evaluated) == 4
+    evaluate_models(config(("base", "a"), "max_rows=2"))  # no --resume: every model
+    assert len(evaluated) == 5
+
+
+def test_resume_keeps_a_curation_of_the_same_inputs_and_settings(tmp_path):
+    from jobs.curation.config import CurateConfig
+    from jobs.evaluation import resume
+
+    data, held = tmp_path / "noisy.jsonl", tmp_path / "held.jsonl"
+    data.write_text('{"instruction": "a", "output": "b"}\n')
+    held.write_text('{"instruction": "c", "output": "d"}\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = load_config(CurateConfig, None, [], inputs=(str(data),), out=str(out))
+    inputs = resume.input_digests(str(data), str(held))
+    assert resume.curation_matches(out, cfg, inputs) is None  # nothing curated yet
+    (out / "summary.json").write_text(json.dumps({"config": to_dict(cfg), "input_rows": 1}))
+    (out / "ledger.parquet").write_bytes(b"")
+    assert resume.curation_matches(out, cfg, inputs) is None  # inputs never recorded
+    resume.record_inputs(out, inputs)
+    assert resume.curation_matches(out, cfg, inputs)["input_rows"] == 1
+    other = load_config(
+        CurateConfig, None, ["selection.budget=7"], inputs=(str(data),), out=str(out)
+    )
+    assert resume.curation_matches(out, other, inputs) is None  # other settings
+    data.write_text('{"instruction": "a", "output": "changed"}\n')
+    changed = resume.input_digests(str(data), str(held))
+    assert resume.curation_matches(out, cfg, changed) is None  # the input edited in place
