@@ -164,7 +164,9 @@ def planted_scores(rows: Sequence[dict], ledger: Sequence[dict]) -> dict[str, di
     never reaches the rules: the reader quarantines it as empty_field). A mislabeled row (an
     answer to another task) that a rule drops counts against junk precision, although
     dropping it is right. Mislabeled rows are found when dropped as ``mismatched`` (the
-    relevance signal); any other row dropped as mismatched is a false positive.
+    relevance signal); any other row dropped as mismatched is a false positive. A
+    mislabeled row whose instruction also has a fitting answer goes as that answer's
+    ``conflict`` instead, and counts as missed here.
 
     Args:
         rows: The generated rows, in file order.

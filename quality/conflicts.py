@@ -189,6 +189,22 @@ def indistinguishable(
     return out
 
 
+MISMATCHED_CONFLICT = "the kept answer fits the instruction, this one does not"
+"""How the ``detail`` of a conflict that relevance decided begins: the dropped answer was
+mismatched (it fits another task), the kept one fits."""
+
+
+def mismatched_conflict_detail(reason: str) -> str:
+    """The ``detail`` of a mismatched row dropped as a fitting answer's conflict."""
+    return f"{MISMATCHED_CONFLICT}: {reason}"
+
+
+def lost_as_mismatched(detail: str | None) -> bool:
+    """True for a conflict whose dropped answer did not fit its instruction: the kept
+    answer won it on relevance, not on a close score."""
+    return bool(detail) and detail.startswith(MISMATCHED_CONFLICT)
+
+
 def conflict_detail(
     score: float, kept_score: float, *, tolerance: float = INDISTINGUISHABLE
 ) -> str:

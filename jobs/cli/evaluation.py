@@ -49,8 +49,8 @@ EXPERIMENT = JobSpec(
         Opt(
             "resume",
             ("--resume",),
-            help="Keep the curation and training runs an earlier run into --out finished "
-            "with the same settings.",
+            help="Keep the curation, training runs and evaluations an earlier run into "
+            "--out finished from the same inputs and settings.",
         ),
     ),
 )

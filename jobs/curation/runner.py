@@ -40,7 +40,8 @@ SPLIT_ROWS = 16_384
 """Rows per block after a stage's split. An actor stage cuts its input into small blocks
 (the embed stage's are a few hundred rows with MiniLM), and every later task stage would
 otherwise pay a task per small block: at 100k rows that cost more than the stages' own
-work. The first deciding stage after embed (relevance) still runs on its blocks."""
+work. The stages from embed to the first one after it that decides a row (by default
+the instructions stage: relevance leaves mismatched rows to it) run on embed's blocks."""
 
 
 @dataclass

@@ -14,9 +14,10 @@ class SignalsConfig:
 
     relevance: bool | None = None
     """Drop rows whose response fits other instructions of the dataset better than its own
-    (reason mismatched). Costs no extra encoding: the embed stage encodes instruction and
-    response apart anyway (the row vector is their normalized sum); it keeps the two part
-    vectors as columns and compares them with a sample of instructions. None: on, except
+    (reason mismatched; a conflict, when the instruction also has a fitting answer). Costs
+    no extra encoding: the embed stage encodes instruction and response apart anyway (the
+    row vector is their normalized sum); it keeps the two part vectors as columns and
+    compares them with a sample of instructions. None: on, except
     with embed.model=hashing, whose character n-grams measure shared wording rather than
     meaning."""
     relevance_method: str | None = None

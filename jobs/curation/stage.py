@@ -137,6 +137,15 @@ class Verdicts:
         """Positions of the rows no stage has decided yet."""
         return [i for i, s in enumerate(self.columns["status"]) if s == schema.ACTIVE]
 
+    def undecided(self) -> list[int]:
+        """Active rows not already bound to go. A row the relevance stage found mismatched
+        (its ``mismatch`` column) is decided by the instructions stage, so the model
+        signals need neither judge nor drop it."""
+        if "mismatch" not in self.source.column_names:
+            return self.active()
+        pending = self.source["mismatch"].to_pylist()
+        return [i for i in self.active() if pending[i] is None]
+
     def drop(
         self,
         i: int,

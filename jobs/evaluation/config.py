@@ -151,10 +151,11 @@ class ExperimentConfig:
     input rows / budget times another arm's training, so one seed may be all it can
     afford."""
     resume: bool = False
-    """Keep what an earlier run into the same ``out`` finished: curation, when its
-    summary.json came from the same curate settings, and every training run whose record
-    (OUT/arms/NAME.run.json) matches its data, seed and training settings. Evaluation
-    always runs again. A long experiment stopped part way picks up where it stopped."""
+    """Keep what an earlier run into the same ``out`` finished, each piece checked by
+    content (:mod:`jobs.evaluation.resume`): the curation (same inputs and settings),
+    every training run (same data and training settings) and every model's evaluation
+    (same adapter files, eval settings and held-out rows). A long experiment stopped part
+    way picks up where it stopped; an arm added later is the only one trained."""
     bootstrap_resamples: int = 1000
     """Paired bootstrap resamples of the held-out prompts behind the verdict (the share of
     resamples in which curated's chrF is ahead); 0 skips the bootstrap."""

@@ -20,6 +20,7 @@ from jobs.review.errors import ReviewError
 from jobs.review.refill import Refiller
 from jobs.review.run import SIGNALS, Run
 from jobs.review.store import STORE_FILE, Item, ReviewStore
+from quality.conflicts import lost_as_mismatched
 
 REJECT_REASONS = {
     "wrong_answer": "the answer is wrong or incomplete",
@@ -81,7 +82,11 @@ class ReviewSession:
         row = self.run.rows[item.row_id]
         displaced = [self.run.rows[d] for d in self.run.displaced_by.get(item.row_id, [])]
         flags = []
-        if any(d["kept_instead"] == item.row_id for d in displaced):
+        # A conflict won over an answer to another task is no doubt worth a look.
+        if any(
+            d["kept_instead"] == item.row_id and not lost_as_mismatched(d["detail"])
+            for d in displaced
+        ):
             flags.append("conflict")
         if any(d["duplicate_of"] == item.row_id for d in displaced):
             flags.append("duplicates")

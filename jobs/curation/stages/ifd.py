@@ -123,7 +123,7 @@ class IFDScorer:
         scored = [IFDScore(r["conditioned"], r["unconditioned"], int(r["tokens"])) for r in rows]
         ifd = [_or_none(s.ifd) for s in scored]
         ppl = [_or_none(s.perplexity) for s in scored]
-        for i in v.active():
+        for i in v.undecided():  # a mismatched row keeps its reason
             if self.max_ifd > 0 and ifd[i] is not None and ifd[i] >= self.max_ifd:
                 v.drop(i, "misaligned", f"IFD {ifd[i]:.2f} >= signals.max_ifd {self.max_ifd}")
             elif self.max_perplexity > 0 and ppl[i] is not None and ppl[i] > self.max_perplexity:

@@ -73,7 +73,7 @@ def resolve_instructions(
     a ``mismatch`` column, mismatched rows rank after fitting ones and those no group
     decided are dropped as ``mismatched`` at the end.
     """
-    from quality.conflicts import conflict_detail
+    from quality.conflicts import conflict_detail, mismatched_conflict_detail
     from quality.conflicts import resolve_instruction_group as resolve
 
     v = Verdicts(table)
@@ -102,6 +102,10 @@ def resolve_instructions(
                 kept = kept_by_key.setdefault(exact_keys[i], i)
                 if kept == i:
                     alive.append(i)
+                elif mismatch[kept] is not None:
+                    # No fitting copy (a fitting one would rank first): the copies go as
+                    # mismatched like the row they copy, not as duplicates of a row dropped.
+                    v.drop(i, "mismatched", mismatch[i] or mismatch[kept])
                 else:
                     v.drop(
                         i,
@@ -118,9 +122,11 @@ def resolve_instructions(
         fits = np.array([mismatch[i] is None for i in alive])
         if not fits.any():
             continue  # no answer fits: each is dropped as mismatched below
+        # A mismatched answer ranks last (NaN), after a fitting one even without a score.
+        ranking = np.where(fits, np.nan_to_num(group_scores, nan=-1e300), np.nan)
         dup_of, conflict_with = resolve(
             [responses[i] for i in alive],
-            np.where(fits, group_scores, np.nan),  # NaN ranks last: a fitting answer is kept
+            ranking,
             [ids[i] for i in alive],
             agree_threshold=agree_threshold,
             shingle_size=shingle_size,
@@ -136,7 +142,7 @@ def resolve_instructions(
             elif conflict_with[j] >= 0:
                 kept = alive[conflict_with[j]]
                 detail = (
-                    f"the kept answer fits the instruction, this one does not: {mismatch[i]}"
+                    mismatched_conflict_detail(mismatch[i])
                     if mismatch[i] is not None
                     else conflict_detail(
                         group_scores[j], group_scores[conflict_with[j]], tolerance=tolerance

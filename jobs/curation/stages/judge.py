@@ -114,7 +114,7 @@ def judge_estimate_batch(
     from quality.judge import estimate_cost
 
     judge = make_judge(**judge_kwargs)
-    active = Verdicts(batch).active()
+    active = Verdicts(batch).undecided()
     prompts = [batch["prompt"][i].as_py() for i in active]
     responses = [batch["response"][i].as_py() for i in active]
     todo = judge.uncached(prompts, responses)
@@ -176,7 +176,7 @@ class JudgeRater:
         from quality.judge import OK
 
         v = Verdicts(batch)
-        active = v.active()
+        active = v.undecided()  # a mismatched row is not worth a paid request
         prompts, responses = batch["prompt"].to_pylist(), batch["response"].to_pylist()
         results = (
             self.judge.rate([prompts[i] for i in active], [responses[i] for i in active])

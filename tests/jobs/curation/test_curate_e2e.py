@@ -183,8 +183,9 @@ def test_curate_mixed_formats_accounts_for_every_row(tmp_path, ray_session):
     assert coverage is not None and coverage.picks == 5
     assert 0.0 <= coverage.selected <= 2.0 and 0.0 <= coverage.random <= 2.0
     # Each stage took in exactly the rows no earlier stage decided: embed what passed the
-    # rules (read, the rules, stale), instructions also what relevance kept, cluster also
-    # what survived exact duplicates and conflicts.
+    # rules (read, the rules, stale), instructions also what relevance kept (nothing with
+    # the hashing encoder: relevance is off), cluster also what survived exact duplicates
+    # and conflicts.
     from quality.heuristics import RULES
 
     scored_out = {*RULES, "low_quality", "stale"}

@@ -111,7 +111,15 @@ def test_score_relevance_drops_the_planted_mismatch_and_sheds_part_columns():
         responses[np.argsort(keys)],
     )
 
+    deferred = score_relevance(
+        table, **plan.kwargs, top_k=3, threshold=-0.8, method="paired", defer=True
+    )
+    assert set(deferred["status"].to_pylist()) == {"active"}  # the instructions stage decides
+    why = deferred["mismatch"].to_pylist()
+    assert why[8].startswith("paired relevance margin") and why.count(None) == 23
+
     out = score_relevance(table, **plan.kwargs, top_k=3, threshold=-0.8, method="paired")
+    assert "mismatch" not in out.column_names
     reasons = out["reason"].to_pylist()
     assert reasons[8] == "mismatched" and reasons.count("mismatched") == 1
     assert out["status"].to_pylist()[8] == "dropped"

@@ -124,6 +124,7 @@ def test_a_mismatched_row_with_a_fitting_sibling_goes_as_its_conflict():
     other answers: a fitting answer is kept even at a lower score, the mismatched one is
     its conflict; a mismatched row with no fitting sibling is dropped as mismatched."""
     from jobs.curation.stages.instructions import resolve_instructions
+    from quality.conflicts import lost_as_mismatched
 
     why = "paired relevance margin -1.20 < signals.relevance_threshold -0.8: ..."
     rows = [
@@ -133,12 +134,19 @@ def test_a_mismatched_row_with_a_fitting_sibling_goes_as_its_conflict():
         ("d-wrong", "sky", "Mount Everest is the highest mountain above sea level.", 0.9, why),
         ("e-wrong", "sky", "The Nile flows north through eleven countries of Africa.", 0.8, why),
         ("f-fits", "sun", "The sun is a star at the centre of the solar system.", 0.8, None),
+        # Exact copies, neither fitting: both mismatched, not a duplicate of a dropped row.
+        ("g-copy", "moon", "Rice grows best in flooded paddy fields.", 0.9, why),
+        ("h-copy", "moon", "Rice grows best in flooded paddy fields.", 0.8, why),
+        # A fitting answer without a score still ranks before a mismatched one.
+        ("i-fits", "rain", "Rain forms when water vapour condenses into drops.", None, None),
+        ("j-other", "rain", "Chess is played on a board of 64 squares.", 0.9, why),
     ]
     table = group_table(
         [{"id": i, "prompt": k, "response": r, "quality": q} for i, k, r, q, _ in rows]
     )
+    exact = {"h-copy": "g-copy"}
     table = (
-        table.append_column("exact_key", pa.array([i for i, *_ in rows]))
+        table.append_column("exact_key", pa.array([exact.get(i, i) for i, *_ in rows]))
         .append_column("instruction_key", pa.array([k for _, k, *_ in rows]))
         .append_column("mismatch", pa.array([m for *_, m in rows], pa.string()))
     )
@@ -154,9 +162,15 @@ def test_a_mismatched_row_with_a_fitting_sibling_goes_as_its_conflict():
         "d-wrong": ("dropped", "mismatched", None),
         "e-wrong": ("dropped", "mismatched", None),
         "f-fits": ("active", None, None),
+        "g-copy": ("dropped", "mismatched", None),
+        "h-copy": ("dropped", "mismatched", None),
+        "i-fits": ("active", None, None),
+        "j-other": ("dropped", "conflict", "i-fits"),
     }
+    assert {r["duplicate_of"] for r in out.to_pylist()} == {None}
     details = {r["id"]: r["detail"] for r in out.to_pylist()}
     assert details["c-alone"] == why and why in details["b-other"]
+    assert lost_as_mismatched(details["b-other"]) and not lost_as_mismatched(details["c-alone"])
 
 
 def test_the_relevance_stage_defers_mismatched_rows_to_the_instructions_stage():
