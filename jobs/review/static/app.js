@@ -127,8 +127,12 @@ function move(step) {
 
 // --- a row's card --------------------------------------------------------------------------
 
+let opening = 0;  // the newest openRow call: an older one's late answer must not replace its card
+
 async function openRow(id) {
+  const ticket = ++opening;
   const result = await api("/api/rows/" + encodeURIComponent(id));
+  if (ticket !== opening) return;  // another row was opened meanwhile (a click after a verdict)
   if (!result.ok) { notice(result.data.error || `row ${id} could not be loaded`, "error"); return; }
   S.current = id;
   S.card = result.data;
