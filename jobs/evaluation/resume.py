@@ -35,11 +35,16 @@ def same(a: Any, b: Any) -> bool:
 
 
 def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
+    """sha256 of a file's bytes, or of a directory's files (names and bytes, recursively:
+    curate reads a directory of inputs as well as a file)."""
+    from jobs.training.data import file_sha256
+
+    if not Path(path).is_dir():
+        return file_sha256(path)
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    for child in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        name = child.relative_to(path).as_posix()
+        digest.update(name.encode("utf-8") + b"\0" + file_sha256(child).encode("ascii"))
     return digest.hexdigest()
 
 
@@ -79,13 +84,8 @@ def model_fingerprints(eval_cfg: Any) -> dict[str, str]:
 
 
 def _dir_digest(directory: Path) -> str:
-    """sha256 over a directory's top-level files (names and bytes); "" when absent."""
-    if not directory.is_dir():
-        return ""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.iterdir() if p.is_file()):
-        digest.update(path.name.encode("utf-8") + b"\0" + file_digest(path).encode("ascii"))
-    return digest.hexdigest()
+    """sha256 of an adapter directory's files; "" when absent."""
+    return file_digest(directory) if directory.is_dir() else ""
 
 
 def kept_evaluations(eval_cfg: Any, fingerprints: dict[str, str]) -> dict[str, ModelFigures]:

@@ -527,3 +527,9 @@ def test_resume_keeps_a_curation_of_the_same_inputs_and_settings(tmp_path):
     data.write_text('{"instruction": "a", "output": "changed"}\n')
     changed = resume.input_digests(str(data), str(held))
     assert resume.curation_matches(out, cfg, changed) is None  # the input edited in place
+    folder = tmp_path / "inputs"  # curate also reads a directory of files
+    (folder / "part").mkdir(parents=True)
+    (folder / "part" / "a.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    before = resume.input_digests(str(folder), str(held))["data_sha256"]
+    (folder / "part" / "a.jsonl").write_text('{"instruction": "a", "output": "B"}\n')
+    assert resume.input_digests(str(folder), str(held))["data_sha256"] != before
