@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -284,8 +285,6 @@ def stable_input(rows: list[dict], name: str, write: Any) -> Path:
     the mislabeled figures moved by a few rows of 91 from run to run. The file is written
     beside and renamed into place, so two runs at once read whole files.
     """
-    import os
-
     directory = Path(tempfile.gettempdir()) / "finesift-quality"
     directory.mkdir(exist_ok=True)
     part = directory / f".{name}.{os.getpid()}"

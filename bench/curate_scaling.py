@@ -101,9 +101,7 @@ def child_curate(data: str, out: str, model: str) -> dict:
     from jobs.curation.config import CurateConfig
     from jobs.curation.curate import run
 
-    cfg = load_config(
-        CurateConfig, None, [f"embed.model={model}", "report=false"], inputs=(data,), out=out
-    )
+    cfg = load_config(CurateConfig, None, [f"embed.model={model}"], inputs=(data,), out=out)
     seconds, peak, result = measured(lambda: run(cfg))
     removed = sum(
         r.rows

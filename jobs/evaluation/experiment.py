@@ -137,6 +137,7 @@ def evaluate_models(eval_cfg: EvalConfig, *, resume: bool = False) -> EvalResult
         partial = resume_state.partial_config(eval_cfg, todo)
         done = evaluate.run(partial)
         fresh = resume_state.figures_by_model(Path(partial.out), {m.name for m in done.models})
+        shutil.rmtree(partial.out, ignore_errors=True)  # merged into OUT below
     merged = {**kept, **fresh}
     generate_rows = eval_cfg.generation.max_rows if eval_cfg.generation.enabled else 0
     rows = evaluate.load_eval_rows(eval_cfg.eval_data, eval_cfg.max_rows, max(generate_rows, 0))

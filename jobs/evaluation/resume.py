@@ -117,5 +117,6 @@ def record_evaluations(eval_cfg: Any, fingerprints: dict[str, str]) -> None:
 
 
 def partial_config(eval_cfg: Any, models: tuple[str, ...]) -> Any:
-    """The eval settings for only ``models``, written to OUT/eval-new/."""
+    """The eval settings for only ``models``, written to OUT/eval-new/ (removed once
+    merged)."""
     return with_values(eval_cfg, {"models": models, "out": str(Path(eval_cfg.out) / "eval-new")})

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.config import ConfigError
+from infra.ray_env import object_store_bytes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 START_AND_COUNT = """
@@ -42,3 +45,20 @@ def test_a_stale_ray_current_cluster_file_does_not_capture_a_local_job():
         )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "cpus 1" in proc.stdout
+
+
+def test_a_local_ray_gets_a_tenth_of_memory_for_its_object_store():
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert object_store_bytes({}) == max(2**29, int(total * 0.1))
+
+
+def test_the_object_store_size_can_be_set_or_left_to_ray():
+    assert object_store_bytes({"FINESIFT_OBJECT_STORE_MEMORY": "4000000000"}) == 4_000_000_000
+    assert object_store_bytes({"FINESIFT_OBJECT_STORE_MEMORY": "ray"}) is None
+    assert object_store_bytes({"RAY_DEFAULT_OBJECT_STORE_MEMORY_PROPORTION": "0.3"}) is None
+
+
+@pytest.mark.parametrize("value", ["4GB", "1000", "-5"])
+def test_a_bad_object_store_size_names_the_setting_and_the_fix(value):
+    with pytest.raises(ConfigError, match="FINESIFT_OBJECT_STORE_MEMORY=.*set e.g. 4000000000"):
+        object_store_bytes({"FINESIFT_OBJECT_STORE_MEMORY": value})

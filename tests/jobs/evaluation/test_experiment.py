@@ -492,6 +492,7 @@ def test_resume_evaluates_only_models_whose_fingerprint_changed(tmp_path, monkey
     chrfs = {"base": 10, "a": 10, "b": 20, "c": 20}
     expected = [(m, c) for m, c in chrfs.items() for _ in range(3)]
     assert [(json.loads(s)["model"], json.loads(s)["chrf"]) for s in samples] == expected
+    assert not (tmp_path / "out" / "eval-new").exists()  # the partial run, merged
     evaluate_models(config(("base", "a")), resume=True)  # nothing changed: nothing to run
     assert len(evaluated) == 2
     evaluate_models(config(("base", "a"), "max_rows=2"), resume=True)  # other settings
