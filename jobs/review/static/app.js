@@ -8,6 +8,7 @@ const S = {
   rows: [],       // the queue as shown (filtered, ordered)
   current: null,  // id of the open row
   card: null,     // its card from /api/rows/{id}
+  loading: false, // a row is being fetched: its card replaces the one on screen
   mode: "view",   // view | reject | edit
   busy: false,
 };
@@ -129,10 +130,17 @@ function move(step) {
 
 let opening = 0;  // the newest openRow call: an older one's late answer must not replace its card
 
+function setLoading(loading) {
+  S.loading = loading;
+  document.body.dataset.loading = loading ? "1" : "0";
+}
+
 async function openRow(id) {
   const ticket = ++opening;
+  setLoading(true);
   const result = await api("/api/rows/" + encodeURIComponent(id));
   if (ticket !== opening) return;  // another row was opened meanwhile (a click after a verdict)
+  setLoading(false);
   if (!result.ok) { notice(result.data.error || `row ${id} could not be loaded`, "error"); return; }
   S.current = id;
   S.card = result.data;
@@ -291,6 +299,9 @@ function onKey(event) {
     return;
   }
   if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  // While a row loads, the card on screen is about to go: a verdict or a panel opened now
+  // would act on a row the reviewer has already left, or be wiped by the new card.
+  if (S.loading && ["a", "r", "e"].includes(event.key)) { event.preventDefault(); return; }
   const actions = {
     a: () => sendVerdict("accept"), r: () => showReject(), e: () => showEdit(),
     j: () => move(1), ArrowDown: () => move(1), ArrowRight: () => move(1),

@@ -144,19 +144,12 @@ def review_three_rows(page, url: str) -> dict[str, str]:
     page.wait_for_selector(f"#queue li[data-replaces='{rejected}']")
     target = page.locator("#queue li[data-state='unreviewed'][data-replaces='']").first
     edited = target.get_attribute("data-id")
-    for _ in range(3):  # the page may still swap the card once after the click
-        target.click()
-        page.wait_for_selector(f"#card[data-id='{edited}']")
-        page.wait_for_function("() => document.body.dataset.busy === '0'")
-        page.keyboard.press("e")
-        page.wait_for_selector("#edit-panel")
-        try:
-            page.locator("#edit-panel textarea").last.fill(EDITED, timeout=5000)
-            break
-        except Exception as exc:  # playwright TimeoutError; the module is optional here
-            if type(exc).__name__ != "TimeoutError":
-                raise
-            continue
+    target.click()
+    # The card may already show this row (the reject moved on to it): wait for the click's
+    # own fetch, or its answer would replace the edit panel (the page ignores "e" until then).
+    page.wait_for_selector(f"body[data-loading='0'] #card[data-id='{edited}']")
+    page.keyboard.press("e")
+    page.locator("#edit-panel textarea").last.fill(EDITED)
     assert page.locator("#card").get_attribute("data-id") == edited
     page.keyboard.press("Control+Enter")
     next_card(page, edited)
@@ -224,3 +217,28 @@ def test_review_a_demo_run_in_the_browser(demo_run, page):
         ids = review_three_rows(page, url)
     assert page.errors == []
     check_outputs(demo_run, ids)
+
+
+def test_keys_wait_for_a_row_that_is_still_loading(tmp_path, page):
+    """The key "e" pressed while a clicked row loads opens no panel (the row's card would replace
+    it); once the card is in, "e" opens the panel and typing into it survives."""
+    run_dir = build_run(tmp_path / "run")
+    with serving(run_dir) as url:
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1'][data-loading='0']")
+        held = []
+        page.route("**/api/rows/*", lambda route: held.append(route))  # answered below
+        other = page.locator("#queue li:not(.current)").first
+        target = other.get_attribute("data-id")
+        other.click()
+        page.wait_for_selector("body[data-loading='1']")
+        page.keyboard.press("e")
+        assert page.locator("#edit-panel").count() == 0
+        for route in held:
+            route.continue_()
+        page.unroute("**/api/rows/*")
+        page.wait_for_selector(f"body[data-loading='0'] #card[data-id='{target}']")
+        page.keyboard.press("e")
+        page.locator("#edit-panel textarea").last.fill(EDITED)
+        assert page.locator("#edit-panel textarea").last.input_value() == EDITED
+    assert page.errors == []
