@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 OBJECT_STORE_SHARE = 0.1
 """A local Ray's object store, as a share of the machine's memory (Ray's own default is
-0.3). Every stage of curate materializes its output, and Ray Data keeps as many blocks in
-flight as the store allows: curating a million rows on a 24 GiB machine, the processes
-held 11.4 GB at Ray's share and 6.6 GB at 0.1, the rest spilled to disk (BENCHMARKS.md)."""
+0.3 of the memory free at start). Every stage of curate materializes its output, and Ray
+Data keeps as many blocks in flight as the store allows: curating a million rows on a
+24 GiB machine, the processes held 11.4 GB with Ray's default and 6.6 GB at 0.1, the rest
+spilled to disk (BENCHMARKS.md)."""
 
 
 def init_ray(num_cpus: int | None = None) -> None:
@@ -48,12 +51,14 @@ def init_ray(num_cpus: int | None = None) -> None:
         )
 
 
-def object_store_bytes(environ: dict[str, str] | None = None) -> int | None:
+def object_store_bytes(environ: Mapping[str, str] | None = None) -> int | None:
     """Object store size for a new local Ray, in bytes.
 
     ``FINESIFT_OBJECT_STORE_MEMORY`` sets it in bytes; set to ``ray``, or with Ray's own
     ``RAY_DEFAULT_OBJECT_STORE_MEMORY_PROPORTION`` set, Ray sizes it (None). Otherwise
-    :data:`OBJECT_STORE_SHARE` of the machine's memory, at least 512 MiB.
+    :data:`OBJECT_STORE_SHARE` of the machine's memory (a container's limit when it has
+    one), at least 512 MiB, and no more than /dev/shm holds (Ray's own cap: past 10 GB a
+    store larger than /dev/shm is an error, below it Ray falls back to a slower disk).
     """
     from infra.config import ConfigError
 
@@ -65,7 +70,7 @@ def object_store_bytes(environ: dict[str, str] | None = None) -> int | None:
     if value:
         try:
             size = int(float(value))
-        except ValueError:
+        except (ValueError, OverflowError):
             size = 0
         if size < 2**26:
             raise ConfigError(
@@ -73,8 +78,34 @@ def object_store_bytes(environ: dict[str, str] | None = None) -> int | None:
                 "64 MiB: set e.g. 4000000000, or `ray` for Ray's own default"
             )
         return size
+    size = max(2**29, int(memory_bytes() * OBJECT_STORE_SHARE))
+    shm = shared_memory_bytes()
+    if shm is not None:
+        size = min(size, max(10**10, int(shm * 0.95)))
+    return size
+
+
+def memory_bytes() -> int:
+    """The machine's memory, or the cgroup's limit (v2 or v1) when a container has a
+    lower one."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(2**29, int(total * OBJECT_STORE_SHARE))
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            total = min(total, int(limit))
+    return total
+
+
+def shared_memory_bytes() -> int | None:
+    """Free bytes in /dev/shm, where Ray's object store lives on Linux; None without it."""
+    try:
+        stats = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return stats.f_bsize * stats.f_bavail
 
 
 def _quiet_ray_data() -> None:

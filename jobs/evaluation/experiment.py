@@ -137,7 +137,6 @@ def evaluate_models(eval_cfg: EvalConfig, *, resume: bool = False) -> EvalResult
         partial = resume_state.partial_config(eval_cfg, todo)
         done = evaluate.run(partial)
         fresh = resume_state.figures_by_model(Path(partial.out), {m.name for m in done.models})
-        shutil.rmtree(partial.out, ignore_errors=True)  # merged into OUT below
     merged = {**kept, **fresh}
     generate_rows = eval_cfg.generation.max_rows if eval_cfg.generation.enabled else 0
     rows = evaluate.load_eval_rows(eval_cfg.eval_data, eval_cfg.max_rows, max(generate_rows, 0))
@@ -150,6 +149,8 @@ def evaluate_models(eval_cfg: EvalConfig, *, resume: bool = False) -> EvalResult
         [s for m in eval_cfg.models for s in merged[m][1]],
     )
     resume_state.record_evaluations(eval_cfg, fingerprints)
+    if todo:  # merged into OUT now
+        shutil.rmtree(resume_state.partial_config(eval_cfg, todo).out, ignore_errors=True)
     return result
 
 

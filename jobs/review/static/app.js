@@ -28,7 +28,12 @@ async function api(path, body) {
     headers: {"Content-Type": "application/json"},
     body: JSON.stringify(body),
   };
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (e) {  // no answer at all: the server stopped, or the network is down
+    return {status: 0, ok: false, data: {error: `the review server did not answer (${e.message}): is it still running?`}};
+  }
   let data = null;
   try { data = await response.json(); } catch (e) { data = {error: response.statusText}; }
   return {status: response.status, ok: response.ok, data};
@@ -169,7 +174,7 @@ function reviewer() {
 }
 
 function showReject() {
-  if (!S.card) return;
+  if (!S.card || S.loading) return;  // the card on screen is being replaced
   S.mode = "reject";
   const reasons = Object.entries(S.info.reject_reasons);
   const panel = el("div", {class: "panel reject", id: "reject-panel"},
@@ -197,7 +202,7 @@ function confirmReject() {
 }
 
 function showEdit() {
-  if (!S.card) return;
+  if (!S.card || S.loading) return;  // the card on screen is being replaced
   S.mode = "edit";
   const current = S.card.messages || S.card.original;
   const panel = el("div", {class: "panel edit", id: "edit-panel"},
@@ -229,7 +234,7 @@ function closePanel() {
 }
 
 async function sendVerdict(kind, extra = {}) {
-  if (!S.card || S.busy) return;
+  if (!S.card || S.busy || S.loading) return;
   const name = reviewer();
   if (!name) return;
   const id = S.card.row_id;
@@ -299,9 +304,8 @@ function onKey(event) {
     return;
   }
   if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
-  // While a row loads, the card on screen is about to go: a verdict or a panel opened now
-  // would act on a row the reviewer has already left, or be wiped by the new card.
-  if (S.loading && ["a", "r", "e"].includes(event.key)) { event.preventDefault(); return; }
+  // While a row loads, a, r and e do nothing (sendVerdict, showReject and showEdit check):
+  // the card on screen is about to go, and a panel opened now would be wiped by the new one.
   const actions = {
     a: () => sendVerdict("accept"), r: () => showReject(), e: () => showEdit(),
     j: () => move(1), ArrowDown: () => move(1), ArrowRight: () => move(1),

@@ -147,7 +147,7 @@ def review_three_rows(page, url: str) -> dict[str, str]:
     target.click()
     # The card may already show this row (the reject moved on to it): wait for the click's
     # own fetch, or its answer would replace the edit panel (the page ignores "e" until then).
-    page.wait_for_selector(f"body[data-loading='0'] #card[data-id='{edited}']")
+    page.wait_for_selector(f"body[data-loading='0'][data-busy='0'] #card[data-id='{edited}']")
     page.keyboard.press("e")
     page.locator("#edit-panel textarea").last.fill(EDITED)
     assert page.locator("#card").get_attribute("data-id") == edited
@@ -232,6 +232,8 @@ def test_keys_wait_for_a_row_that_is_still_loading(tmp_path, page):
         target = other.get_attribute("data-id")
         other.click()
         page.wait_for_selector("body[data-loading='1']")
+        while not held:  # the route handler runs once the request reaches Playwright
+            page.wait_for_timeout(20)
         page.keyboard.press("e")
         assert page.locator("#edit-panel").count() == 0
         for route in held:
