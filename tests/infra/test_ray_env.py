@@ -68,7 +68,7 @@ def test_a_local_ray_gets_a_tenth_of_memory_for_its_object_store(
     assert ray_env.object_store_bytes({}) == expected
 
 
-def test_a_container_limit_below_the_machine_is_the_memory(monkeypatch, tmp_path):
+def test_a_container_limit_below_the_machine_is_the_memory(monkeypatch):
     real_read = Path.read_text
 
     def read_text(path, *args, **kwargs):
