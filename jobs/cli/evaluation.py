@@ -78,7 +78,9 @@ eval_command = config_command(
     doc="""Compare models on held-out rows (NLL, perplexity, ROUGE-L, chrF).
 
     NLL and perplexity are of the reference answers (answer tokens only); ROUGE-L and chrF
-    compare greedy answers with them. Runs as Ray Data batch inference; writes eval.json.
+    compare greedy answers with them: chrF of each answer, averaged, and corpus chrF (the
+    n-grams of all answers pooled, which rises with answer length), beside the answers'
+    length relative to the references. Runs as Ray Data batch inference; writes eval.json.
     With --url the same evaluation asks a running server (either backend) instead.
     """,
 )
@@ -89,11 +91,11 @@ experiment_command = config_command(
     doc="""Curated vs random vs longest vs full data: train adapters per arm, compare them.
 
     Curates, trains every arm once per seed with the same settings for the same epochs,
-    evaluates all on the held-out rows and prints each arm's chrF and ROUGE-L of greedy
-    answers (the headline), NLL, and training cost (steps, tokens, time): mean over seeds
-    with the min-max range. The verdict compares curated with the other arms on chrF, with
-    a paired bootstrap over the held-out prompts. Writes experiment.json, experiment.png
-    and report.html to --out.
+    evaluates all on the held-out rows and prints each arm's chrF (per answer, averaged:
+    the headline), corpus chrF and ROUGE-L of greedy answers, NLL, and training cost
+    (steps, tokens, time): mean over seeds with the min-max range. The verdict compares
+    curated with the other arms on chrF and corpus chrF, with a paired bootstrap over the
+    held-out prompts. Writes experiment.json, experiment.png and report.html to --out.
     """,
 )
 

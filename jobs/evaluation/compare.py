@@ -1,5 +1,6 @@
 """From the training runs and the eval to experiment.json: each arm's figures over its
-seeds, and curated against the other arms on chrF with a paired bootstrap over prompts."""
+seeds, and curated against the other arms on chrF (per answer, and corpus) with a paired
+bootstrap over prompts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from jobs.evaluation.config import ExperimentConfig
 from jobs.evaluation.result import ArmResult, Comparison, EvalResult, ExperimentResult, SeedRun
 from jobs.evaluation.stats import ahead_share, spread
 
-FIGURES = ("nll", "perplexity", "rouge_l", "chrf")
+FIGURES = ("nll", "perplexity", "rouge_l", "chrf", "corpus_chrf", "length_ratio")
+"""A model's figures, as eval.json, SeedRun and ArmResult name them."""
 
 
 def read_generations(path: Path) -> dict[str, list[tuple[str, str, str]]]:
@@ -43,7 +45,7 @@ def assemble(
     """experiment.json: the base model, then one row per arm (its runs inside), and the
     comparisons of curated with the other arms."""
     base = eval_result.model("base")
-    arms = [ArmResult("base", *(getattr(base, k) for k in FIGURES))]
+    arms = [ArmResult("base", **{k: getattr(base, k) for k in FIGURES})]
     for arm in cfg.arms:
         seed_runs = []
         for training in (r for r in runs if r.arm == arm):
@@ -63,9 +65,10 @@ def assemble(
     seeds = ", ".join(f"{a.arm} {','.join(map(str, a.seeds))}" for a in arms if a.runs)
     note = (
         f"Every arm trained with the same settings, {schedule}, once per seed ({seeds}). "
-        f"chrF and ROUGE-L of greedy answers to {eval_result.generated_rows} held-out "
-        f"prompts, NLL and perplexity on {eval_result.rows} held-out rows (answer tokens "
-        "only): mean over seeds (min-max). Train time is the wall time of each training "
+        f"chrF (of each answer, mean over answers; corpus chrF pools them) and ROUGE-L of "
+        f"greedy answers to {eval_result.generated_rows} held-out prompts, NLL and "
+        f"perplexity on {eval_result.rows} held-out rows (answer tokens only): mean over "
+        "seeds (min-max). Train time is the wall time of each training "
         "run, Ray Train worker start included."
     )
     return ExperimentResult(
@@ -85,8 +88,10 @@ def assemble(
 
 def arm_result(arm: str, runs: list[SeedRun]) -> ArmResult:
     """An arm's row: figures as mean and range over its runs, cost as mean per run."""
-    figures = {k: spread([getattr(r, k) for r in runs]) for k in ("nll", "rouge_l", "chrf")}
+    names = ("nll", "rouge_l", "chrf", "corpus_chrf", "length_ratio")
+    figures = {k: spread([getattr(r, k) for r in runs]) for k in names}
     chrf, rouge, nll = figures["chrf"], figures["rouge_l"], figures["nll"]
+    corpus, length = figures["corpus_chrf"], figures["length_ratio"]
     cost = {k: spread([getattr(r, k) for r in runs], 1) for k in ("steps", "tokens_seen", "rows")}
     seconds = [r.train_seconds for r in runs if r.train_seconds is not None]
     time_per_run = spread(seconds, 1)
@@ -109,6 +114,10 @@ def arm_result(arm: str, runs: list[SeedRun]) -> ArmResult:
         nll_min=nll.low if nll else None,
         nll_max=nll.high if nll else None,
         train_seconds_total=round(sum(seconds), 1) if seconds else None,
+        corpus_chrf=corpus.mean if corpus else None,
+        corpus_chrf_min=corpus.low if corpus else None,
+        corpus_chrf_max=corpus.high if corpus else None,
+        length_ratio=length.mean if length else None,
         runs=runs,
     )
 
@@ -122,60 +131,86 @@ def compare(
     arms: list[ArmResult],
     generations: dict[str, list[tuple[str, str, str]]],
 ) -> list[Comparison]:
-    """curated against every other trained arm on mean chrF, with the paired bootstrap."""
+    """curated against every other trained arm on chrF per answer (the headline) and on
+    corpus chrF, each with the paired bootstrap over the prompts."""
     from quality.metrics import chrf_from_statistics
 
     by_name = {a.arm: a for a in arms}
     curated = by_name.get("curated")
     if curated is None or curated.chrf is None:
         return []
-    statistics = chrf_statistics_per_model(generations)
+    corpus_stats, answer_stats = chrf_statistics_per_model(generations)
+    prompts = len(generations.get(curated.runs[0].model, []))
     comparisons = []
     for other in (a for a in arms if a.arm not in ("base", "curated") and a.chrf is not None):
-        share, prompts = None, len(generations.get(curated.runs[0].model, []))
-        if cfg.bootstrap_resamples:
-            share = round(
+
+        def share(stats: dict[str, Any], score: Any, other: ArmResult = other) -> float | None:
+            if not cfg.bootstrap_resamples:
+                return None
+            return round(
                 ahead_share(
-                    [statistics[r.model] for r in curated.runs],
-                    [statistics[r.model] for r in other.runs],
-                    chrf_from_statistics,
+                    [stats[r.model] for r in curated.runs],
+                    [stats[r.model] for r in other.runs],
+                    score,
                     resamples=cfg.bootstrap_resamples,
                 ),
                 4,
             )
+
+        corpus = curated.corpus_chrf is not None and other.corpus_chrf is not None
         comparisons.append(
             Comparison(
                 arm="curated",
                 versus=other.arm,
+                resamples=cfg.bootstrap_resamples,
+                prompts=prompts,
                 chrf=curated.chrf,
                 versus_chrf=other.chrf,
                 difference=round(curated.chrf - other.chrf, 4),
-                ahead_share=share,
-                resamples=cfg.bootstrap_resamples,
-                prompts=prompts,
+                ahead_share=share(answer_stats, mean_from_statistics),
+                corpus_chrf=curated.corpus_chrf,
+                versus_corpus_chrf=other.corpus_chrf,
+                corpus_difference=(
+                    round(curated.corpus_chrf - other.corpus_chrf, 4) if corpus else None
+                ),
+                corpus_ahead_share=share(corpus_stats, chrf_from_statistics) if corpus else None,
             )
         )
     return comparisons
 
 
-def chrf_statistics_per_model(generations: dict[str, list[tuple[str, str, str]]]) -> dict[str, Any]:
-    """chrF statistics per prompt for each model, checked to cover the same prompts.
+def mean_from_statistics(summed: Any) -> float:
+    """The mean per-answer chrF of a resample: summed ``[chrF, 1]`` rows (see
+    :func:`chrf_statistics_per_model`) give the total and the count."""
+    return float(summed[0] / summed[1])
+
+
+def chrf_statistics_per_model(
+    generations: dict[str, list[tuple[str, str, str]]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per model, per prompt: chrF's n-gram statistics (for corpus chrF), and ``[chrF of
+    the answer, 1]`` (for the mean per answer). Summed over a resample of the prompts,
+    each gives that resample's figure; the models are checked to cover the same prompts.
 
     Raises:
         FinesiftError: when two models answered different prompts (a paired test needs
             the same ones).
     """
+    import numpy as np
+
     from infra.errors import FinesiftError
-    from quality.metrics import chrf_statistics
+    from quality.metrics import chrf, chrf_statistics
 
     ids = {model: [t[0] for t in triples] for model, triples in generations.items()}
     first = next(iter(ids.values()), [])
     if any(i != first for i in ids.values()):
         raise FinesiftError("eval_samples.jsonl holds different prompts per model; rerun eval")
-    return {
-        model: chrf_statistics([t[1] for t in triples], [t[2] for t in triples])
-        for model, triples in generations.items()
-    }
+    corpus, answers = {}, {}
+    for model, triples in generations.items():
+        corpus[model] = chrf_statistics([t[1] for t in triples], [t[2] for t in triples])
+        scores = [chrf(t[1], t[2]) for t in triples]
+        answers[model] = np.column_stack([scores, np.ones(len(scores))])
+    return corpus, answers
 
 
 def nll_verdict(arms: list[ArmResult]) -> str | None:

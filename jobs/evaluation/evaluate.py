@@ -250,9 +250,9 @@ def summarize(rows: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict
     """One model's figures from its per-row outputs (aligned with ``rows``).
 
     Returns:
-        ``nll`` (nats per answer token), ``perplexity``, ``rouge_l`` (mean F1, 0-1),
-        ``chrf`` (corpus, 0-100; both None without generations), ``tokens`` scored,
-        ``rows`` scored (answer not cut off entirely) and ``generated``.
+        ``nll`` (nats per answer token), ``perplexity``, the answer figures of
+        :func:`answer_figures` (None without generations), ``tokens`` scored, ``rows``
+        scored (answer not cut off entirely) and ``generated``.
     """
     if len(rows) != len(outputs):
         raise FinesiftError(f"eval lost rows: {len(rows)} in, {len(outputs)} out")
@@ -266,11 +266,36 @@ def summarize(rows: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict
     return {
         "nll": _round(nll),
         "perplexity": _round(metrics.perplexity(nll)),
-        "rouge_l": _round(metrics.mean_rouge_l(preds, refs)) if pairs else None,
-        "chrf": _round(metrics.corpus_chrf(preds, refs)) if pairs else None,
+        **answer_figures(preds, refs),
         "tokens": int(sum(float(o["tokens"]) for o in outputs)),
         "rows": sum(1 for o in outputs if float(o["tokens"]) > 0),
         "generated": len(pairs),
+    }
+
+
+def answer_figures(preds: list[str], refs: list[str]) -> dict[str, float | None]:
+    """How a model's greedy answers compare with the references (all None without answers).
+
+    - ``chrf``: chrF of each answer, averaged over the answers (0-100), the headline. Every
+      prompt counts once, as in ``rouge_l`` and in the experiment's bootstrap.
+    - ``corpus_chrf``: chrF of the n-gram counts pooled over all answers. Long answers weigh
+      more in the pool, and chrF weighs recall twice (beta=2), so this figure rises with
+      how much a model writes: on the Dolly experiment it ranked the models by answer
+      length, the untuned base model first (BENCHMARKS.md).
+    - ``rouge_l``: mean ROUGE-L F1 (0-1).
+    - ``length_ratio``: characters of the answers over characters of the references.
+    """
+    if not preds:
+        return {"chrf": None, "corpus_chrf": None, "rouge_l": None, "length_ratio": None}
+    answers = [metrics.chrf(p, r) for p, r in zip(preds, refs, strict=True)]
+    reference_chars = sum(len(r) for r in refs)
+    return {
+        "chrf": _round(sum(answers) / len(answers)),
+        "corpus_chrf": _round(metrics.corpus_chrf(preds, refs)),
+        "rouge_l": _round(metrics.mean_rouge_l(preds, refs)),
+        "length_ratio": _round(sum(len(p) for p in preds) / reference_chars)
+        if reference_chars
+        else None,
     }
 
 
@@ -323,15 +348,28 @@ def print_table(result: EvalResult, out: Console | None = None) -> None:
         f"(answers generated for {result.generated_rows})"
         + (f" by the server at {result.url}" if result.url else "")
     )
-    for column in ("model", "NLL", "perplexity", "ROUGE-L", "chrF", "tokens", "seconds"):
+    columns = (
+        "model",
+        "chrF",
+        "corpus chrF",
+        "ROUGE-L",
+        "answer length",
+        "NLL",
+        "perplexity",
+        "tokens",
+        "seconds",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for m in result.models:
         table.add_row(
             m.name,
+            _fmt(m.chrf, "{:.2f}"),
+            _fmt(m.corpus_chrf, "{:.2f}"),
+            _fmt(m.rouge_l, "{:.4f}"),
+            _fmt(m.length_ratio, "{:.2f}x"),
             _fmt(m.nll, "{:.4f}"),
             _fmt(m.perplexity, "{:.2f}"),
-            _fmt(m.rouge_l, "{:.4f}"),
-            _fmt(m.chrf, "{:.2f}"),
             f"{m.tokens:,}",
             f"{m.seconds:.0f}",
         )

@@ -8,7 +8,16 @@ from typing import Any
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    """The keys of ``data`` that ``cls`` declares (files from newer versions may hold more)."""
+    """The keys of ``data`` that ``cls`` declares (files from newer versions may hold more).
+
+    Files written before ``corpus_chrf`` existed hold the corpus figure under ``chrf``
+    (and ``chrf_min`` / ``chrf_max``): it moves to ``corpus_chrf``, and ``chrf``, now the
+    mean over answers, is unknown (None).
+    """
+    if "chrf" in data and "corpus_chrf" not in data:
+        moved = {f"corpus_{k}": v for k, v in data.items() if k.startswith("chrf")}
+        data = {k: v for k, v in data.items() if not k.startswith("chrf")} | moved
+        data["chrf"] = None
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in data.items() if k in names}
 
@@ -26,11 +35,16 @@ class ModelScore:
     rouge_l: float | None
     """Mean ROUGE-L F1 (0-1) of greedy answers against the references."""
     chrf: float | None
-    """Corpus chrF (0-100) of greedy answers against the references."""
+    """chrF (0-100) of each greedy answer against its reference, mean over the answers."""
     tokens: int
     rows: int
     generated: int
     seconds: float
+    corpus_chrf: float | None = None
+    """chrF of the character n-gram counts pooled over all answers; rises with answer
+    length (see :func:`jobs.evaluation.evaluate.answer_figures`)."""
+    length_ratio: float | None = None
+    """Characters of the answers over characters of the references."""
     served_as: str | None = None
     """With --url: the id the server lists for this model, when it differs from ``name``."""
     note: str | None = None
@@ -90,6 +104,8 @@ class SeedRun:
     train_seconds: float | None = None
     """Wall time of the training run, Ray Train worker start included."""
     final_eval_loss: float | None = None
+    corpus_chrf: float | None = None
+    length_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,11 @@ class ArmResult:
     nll_max: float | None = None
     train_seconds_total: float | None = None
     """Training wall time of all the arm's runs together."""
+    corpus_chrf: float | None = None
+    corpus_chrf_min: float | None = None
+    corpus_chrf_max: float | None = None
+    length_ratio: float | None = None
+    """Characters of the answers over those of the references, mean over runs."""
     runs: list[SeedRun] = field(default_factory=list)
     """One entry per seed; empty for the base model."""
 
@@ -130,35 +151,67 @@ class ArmResult:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One arm against another on mean chrF, with a paired bootstrap over the prompts."""
+    """One arm against another on chrF, with a paired bootstrap over the prompts: on the
+    headline (chrF per answer, mean over answers) and on corpus chrF."""
 
     arm: str
     versus: str
-    chrf: float
-    """``arm``'s chrF, mean over its seeds."""
-    versus_chrf: float
-    difference: float
-    """chrf - versus_chrf (points)."""
-    ahead_share: float | None
-    """Share of paired bootstrap resamples of the held-out prompts in which ``arm``'s
-    mean-over-seeds corpus chrF is above ``versus``'s (ties count half); None when the
-    bootstrap was skipped."""
     resamples: int
     prompts: int
+    chrf: float | None = None
+    """``arm``'s chrF per answer, mean over its seeds."""
+    versus_chrf: float | None = None
+    difference: float | None = None
+    """chrf - versus_chrf (points)."""
+    ahead_share: float | None = None
+    """Share of paired bootstrap resamples of the held-out prompts in which ``arm``'s
+    figure (mean over its seeds) is above ``versus``'s (ties count half); None when the
+    bootstrap was skipped."""
+    corpus_chrf: float | None = None
+    versus_corpus_chrf: float | None = None
+    corpus_difference: float | None = None
+    corpus_ahead_share: float | None = None
+    """As ``ahead_share``, on corpus chrF."""
 
     def sentence(self) -> str:
         """The comparison in words, as the verdict states it."""
-        verb = "beats" if self.difference > 0 else "does not beat"
-        text = (
-            f"{self.arm} {verb} {self.versus} on chrF: {self.chrf:.2f} vs "
-            f"{self.versus_chrf:.2f} ({self.difference:+.2f})"
-        )
-        if self.ahead_share is not None:
-            text += (
-                f", ahead in {self.ahead_share:.0%} of {self.resamples:,} paired bootstrap "
-                f"resamples of {self.prompts} prompts"
+        parts = []
+        if self.difference is not None:
+            verb = "beats" if self.difference > 0 else "does not beat"
+            parts.append(
+                f"{self.arm} {verb} {self.versus} on chrF: {self.chrf:.2f} vs "
+                f"{self.versus_chrf:.2f} ({self.difference:+.2f}"
+                + self._share(self.ahead_share)
+                + ")"
             )
-        return text
+        if self.corpus_difference is not None:
+            lead = "" if parts else f"{self.arm} vs {self.versus} "
+            parts.append(
+                f"{lead}on corpus chrF: {self.corpus_chrf:.2f} vs "
+                f"{self.versus_corpus_chrf:.2f} ({self.corpus_difference:+.2f}"
+                + self._share(self.corpus_ahead_share)
+                + ")"
+            )
+        return ", ".join(parts)
+
+    def _share(self, share: float | None) -> str:
+        if share is None:
+            return ""
+        return f", ahead in {share:.0%} of {self.resamples:,} resamples of {self.prompts} prompts"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        """A comparison of experiment.json; older files compared on corpus chrF only, under
+        the names the headline has now."""
+        if "corpus_difference" not in data and "difference" in data:
+            old = ("chrf", "versus_chrf", "difference", "ahead_share")
+            data = {k: v for k, v in data.items() if k not in old} | {
+                ("versus_corpus_chrf" if k == "versus_chrf" else f"corpus_{k}"): data[k]
+                for k in old
+                if k in data
+            }
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -198,7 +251,7 @@ class ExperimentResult:
     def from_dict(cls, data: dict[str, Any]) -> ExperimentResult:
         data = _known(cls, data)
         arms = [_arm(a) for a in data.pop("arms", [])]
-        comparisons = [Comparison(**_known(Comparison, c)) for c in data.pop("comparisons", [])]
+        comparisons = [Comparison.from_dict(c) for c in data.pop("comparisons", [])]
         return cls(arms=arms, comparisons=comparisons, **data)
 
 

@@ -10,7 +10,8 @@ Each kept piece is checked against what it was made from, by content:
   (the adapter's files, the eval settings and the held-out rows' digest).
 
 What none of them covers is finesift itself: a run resumed after finesift changed keeps
-what the older code made.
+what the older code made, except the answer figures (chrF per answer, corpus chrF, answer
+length), which an older eval.json lacks and which are recomputed from its answers.
 """
 
 from __future__ import annotations
@@ -107,7 +108,25 @@ def figures_by_model(directory: Path, names: set[str]) -> dict[str, ModelFigures
         for line in handle:
             record = json.loads(line)
             samples.setdefault(record["model"], []).append(record)
-    return {m["name"]: (m, samples.get(m["name"], [])) for m in summaries if m["name"] in names}
+    return {
+        m["name"]: (with_answer_figures(m, samples.get(m["name"], [])), samples.get(m["name"], []))
+        for m in summaries
+        if m["name"] in names
+    }
+
+
+def with_answer_figures(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A model's summary with the answer figures of the current finesift, recomputed from
+    its answers when an older eval.json lacks them (its ``chrf`` was corpus chrF)."""
+    from jobs.evaluation.evaluate import answer_figures
+
+    if "corpus_chrf" in summary:
+        return summary
+    answered = [r for r in records if "generation" in r]
+    figures = answer_figures(
+        [r["generation"] for r in answered], [r["reference"] for r in answered]
+    )
+    return {**summary, **figures}
 
 
 def record_evaluations(eval_cfg: Any, fingerprints: dict[str, str]) -> None:

@@ -42,7 +42,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("arm", lambda a: a.arm, numeric=False),
     Column("seeds", lambda a: ",".join(str(s) for s in a.seeds) or "-"),
     Column("chrF", lambda a: _ranged(a.chrf, a.chrf_min, a.chrf_max, "{:.2f}")),
+    Column(
+        "corpus chrF",
+        lambda a: _ranged(a.corpus_chrf, a.corpus_chrf_min, a.corpus_chrf_max, "{:.2f}"),
+    ),
     Column("ROUGE-L", lambda a: _ranged(a.rouge_l, a.rouge_l_min, a.rouge_l_max, "{:.4f}")),
+    Column("answer length", lambda a: _fmt(a.length_ratio, "{:.2f}x")),
     Column("NLL", lambda a: _ranged(a.nll, a.nll_min, a.nll_max, "{:.4f}")),
     Column("perplexity", lambda a: _fmt(a.perplexity, "{:.2f}")),
     Column("rows", lambda a: _fmt(a.rows, "{:,}")),
@@ -52,6 +57,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("time, all runs", lambda a: _fmt(a.train_seconds_total, "{:,.0f} s")),
 )
 LEGEND = (
+    "chrF: of each answer against its reference, mean over the answers (the headline); "
+    "corpus chrF: of the n-grams pooled over all answers, which rises with how much a "
+    "model writes; answer length: the answers' characters over the references'. "
     "chrF, ROUGE-L and NLL: mean over seeds (min-max over seeds in parentheses); "
     "perplexity: exp of the mean NLL; rows, steps, tokens and time per run: mean per "
     "training run; time, all runs: the arm's training compute in wall time."

@@ -7,6 +7,7 @@ Every value from the data is HTML-escaped.
 from __future__ import annotations
 
 import html
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -268,25 +269,36 @@ def _training_table(data: RunData) -> str:
     )
 
 
-def _eval_table(result: dict[str, Any]) -> str:
+def _eval_table(data: dict[str, Any]) -> str:
+    from jobs.evaluation.result import EvalResult
+
+    try:
+        result = EvalResult.from_dict(data)
+    except TypeError as exc:  # a field missing: not written by `finesift eval`
+        raise InputError(f"eval.json cannot be read ({exc}); rerun `finesift eval`") from exc
     rows = [
         [
-            _e(m["name"]),
-            _num(m.get("nll"), "{:.4f}"),
-            _num(m.get("perplexity"), "{:.2f}"),
-            _num(m.get("rouge_l"), "{:.4f}"),
-            _num(m.get("chrf"), "{:.2f}"),
-            _num(m.get("tokens")),
-            _num(m.get("seconds"), "{:,.0f} s"),
+            _e(m.name),
+            _num(m.chrf, "{:.2f}"),
+            _num(m.corpus_chrf, "{:.2f}"),
+            _num(m.rouge_l, "{:.4f}"),
+            _num(m.length_ratio, "{:.2f}x"),
+            _num(m.nll, "{:.4f}"),
+            _num(m.perplexity, "{:.2f}"),
+            _num(m.tokens),
+            _num(m.seconds, "{:,.0f} s"),
         ]
-        for m in result.get("models", [])
+        for m in result.models
     ]
     note = (
-        f'<p class="note">{_num(result.get("rows"))} held-out rows of '
-        f"{_e(result.get('eval_data'))}; answers generated (greedy) for "
-        f"{_num(result.get('generated_rows'))}. NLL is nats per answer token.</p>"
+        f'<p class="note">{_num(result.rows)} held-out rows of {_e(result.eval_data)}; '
+        f"answers generated (greedy) for {_num(result.generated_rows)}. chrF is of each "
+        "answer, mean over the answers; corpus chrF pools the n-grams of all answers and "
+        "rises with answer length; answer length is the answers' characters over the "
+        "references'. NLL is nats per answer token.</p>"
     )
-    return note + _table(["model", "NLL", "perplexity", "ROUGE-L", "chrF", "tokens", "time"], rows)
+    headers = ["model", "chrF", "corpus chrF", "ROUGE-L", "answer length", "NLL", "perplexity"]
+    return note + _table([*headers, "tokens", "time"], rows)
 
 
 def _experiment(data: dict[str, Any]) -> str:
@@ -306,7 +318,7 @@ def _experiment(data: dict[str, Any]) -> str:
     return (
         verdict
         + note
-        + _img(plots.experiment_bars(data.get("arms", [])), "experiment")
+        + _img(plots.experiment_bars([asdict(a) for a in result.arms]), "experiment")
         + _table([c.header for c in COLUMNS], rows)
         + f'<p class="note">{_e(LEGEND)}</p>'
     )

@@ -161,7 +161,7 @@ def experiment_bars(arms: Sequence[dict[str, Any]]) -> str:
     errors = np.vstack([chrf - low, high - chrf])
     bars = left.bar(names, chrf, color=colors, yerr=errors, capsize=4)
     left.bar_label(bars, fmt="{:.1f}", fontsize=8, label_type="center", color="white")
-    left.set_ylabel("chrF of greedy answers (higher is better)")
+    left.set_ylabel("chrF per answer, mean (higher is better)")
     seconds = [a.get("train_seconds_total") or a.get("train_seconds") or 0.0 for a in arms]
     bars = right.bar(names, seconds, color=colors)
     right.bar_label(bars, fmt="{:,.0f} s", fontsize=8)

@@ -127,6 +127,24 @@ def test_actor_threads_come_from_the_biggest_node_not_the_cluster(monkeypatch):
     assert actor_threads(cfg.inference) == 5
 
 
+def test_answer_figures_average_chrf_over_answers_and_pool_it_for_corpus_chrf():
+    from jobs.evaluation.evaluate import answer_figures
+    from quality import metrics
+
+    refs = ["The capital of France is Paris.", "It is 5."]
+    preds = ["Paris is the capital of France, a country in Europe.", "5."]
+    figures = answer_figures(preds, refs)
+    each = [metrics.chrf(p, r) for p, r in zip(preds, refs, strict=True)]
+    assert figures["chrf"] == pytest.approx(sum(each) / 2, abs=1e-4)
+    assert figures["corpus_chrf"] == pytest.approx(metrics.corpus_chrf(preds, refs), abs=1e-4)
+    assert figures["chrf"] != pytest.approx(figures["corpus_chrf"], abs=1.0)
+    assert figures["rouge_l"] == pytest.approx(metrics.mean_rouge_l(preds, refs), abs=1e-4)
+    assert figures["length_ratio"] == pytest.approx(54 / 39, abs=1e-4)
+    assert answer_figures([], []) == dict.fromkeys(
+        ("chrf", "corpus_chrf", "rouge_l", "length_ratio")
+    )
+
+
 def test_shipped_eval_yaml_is_the_defaults():
     configs = Path(__file__).resolve().parents[3] / "configs"
     assert load_config(EvalConfig, configs / "eval.yaml") == EvalConfig()
@@ -204,6 +222,7 @@ def test_eval_run_writes_eval_json_and_the_fitted_adapter_wins(
         assert math.isfinite(m["nll"]) and m["nll"] > 0
         assert m["perplexity"] == pytest.approx(math.exp(m["nll"]), rel=1e-3)
         assert 0 <= m["rouge_l"] <= 1 and 0 <= m["chrf"] <= 100
+        assert 0 <= m["corpus_chrf"] <= 100 and m["length_ratio"] >= 0  # tiny: maybe empty
         assert m["rows"] == 4 and m["generated"] == 3 and m["tokens"] > 0
     assert by_name["fitted"]["adapter"].endswith("fitted")
     assert by_name["fitted"]["nll"] < by_name["base"]["nll"]

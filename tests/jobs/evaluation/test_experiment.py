@@ -202,15 +202,14 @@ def fake_experiment(arms=("curated", "random"), seeds=(0, 1), answers=None, over
     generations = {"base": [(f"h{i}", BAD[i], REFS[i]) for i in range(len(REFS))]}
     for r in runs:
         generations[r.model] = [(f"h{i}", a, REFS[i]) for i, a in enumerate(answers[r.arm])]
-    from quality.metrics import corpus_chrf
+    from jobs.evaluation.evaluate import answer_figures
 
     models = [
         {
             "name": name,
             "nll": 2.0 - 0.1 * len(name),
             "perplexity": 1.0,
-            "rouge_l": 0.1,
-            "chrf": round(corpus_chrf([t[1] for t in triples], [t[2] for t in triples]), 4),
+            **answer_figures([t[1] for t in triples], [t[2] for t in triples]),
             "base_model": "b",
             "adapter": None,
             "seconds": 1.0,
@@ -237,12 +236,116 @@ def test_verdict_compares_mean_chrf_with_a_paired_bootstrap():
     assert vs_random.difference > 0 and vs_random.ahead_share == 1.0  # better on every prompt
     assert vs_random.resamples == 1000 and vs_random.prompts == 12
     assert result.verdict.startswith("curated beats random on chrF")
-    assert "ahead in 100% of 1,000 paired bootstrap resamples of 12 prompts" in result.verdict
+    assert "ahead in 100% of 1,000 resamples of 12 prompts" in result.verdict
+    assert vs_random.corpus_difference > 0 and vs_random.corpus_ahead_share == 1.0
+    assert "on corpus chrF" in result.verdict
     assert "curated beats longest" in result.verdict
     # Swapped answers: curated now behind on every prompt.
     _, result = fake_experiment(answers={"curated": BAD, "random": GOOD})
     assert result.comparisons[0].ahead_share == 0.0
     assert result.verdict.startswith("curated does not beat random")
+
+
+def test_the_headline_counts_every_prompt_once_where_corpus_chrf_follows_length():
+    """Short exact answers to eleven prompts against one long exact answer: per answer,
+    curated is far ahead; pooled, the long answer's n-grams outweigh the rest."""
+    long_ref = " ".join(f"Step {i}: stir the pot and add {i} cups of flour." for i in range(60))
+    refs = [f"City number {i} is Paris." for i in range(11)] + [long_ref]
+    exact, other = refs[:11] + ["No."], ["Unknown."] * 11 + [long_ref]
+    cfg = load_config(
+        ExperimentConfig, None, [], data="n", eval_data="h", arms=("curated", "random")
+    )
+    generations = {
+        name: [(f"h{i}", a, r) for i, (a, r) in enumerate(zip(answers, refs, strict=True))]
+        for name, answers in (("curated-seed0", exact), ("random-seed0", other), ("base", other))
+    }
+    from jobs.evaluation.compare import compare
+    from jobs.evaluation.evaluate import answer_figures
+
+    def arm(name):
+        figures = answer_figures([t[1] for t in generations[f"{name}-seed0"]], refs)
+        return arm_result(name, [SeedRun(0, f"{name}-seed0", 1.0, 2.7, **figures)])
+
+    curated, random_arm = arm("curated"), arm("random")
+    assert curated.chrf > 80 > 20 > random_arm.chrf
+    assert curated.corpus_chrf < random_arm.corpus_chrf
+    assert curated.length_ratio < 0.2 < 0.8 < random_arm.length_ratio
+    (c,) = compare(cfg, [curated, random_arm], generations)
+    assert c.difference > 0 and c.ahead_share > 0.9
+    assert c.corpus_difference < 0 and c.corpus_ahead_share < 0.5
+    assert c.sentence().startswith("curated beats random on chrF")
+    assert "on corpus chrF: " in c.sentence() and f"({c.corpus_difference:+.2f}" in c.sentence()
+
+
+def test_files_from_before_corpus_chrf_keep_their_figure_under_its_name():
+    """eval.json and experiment.json written when ``chrf`` meant corpus chrF."""
+    from jobs.evaluation.result import Comparison
+
+    old = {"name": "a", "base_model": "b", "adapter": None, "nll": 1.0, "perplexity": 2.7}
+    old |= {"rouge_l": 0.2, "chrf": 22.9, "tokens": 9, "rows": 3, "generated": 3, "seconds": 1}
+    score = EvalResult.from_dict(
+        {"eval_data": "h", "rows": 3, "generated_rows": 3, "models": [old]}
+    )
+    assert (score.models[0].chrf, score.models[0].corpus_chrf) == (None, 22.9)
+    arm = {"arm": "curated", "nll": 1.0, "perplexity": 2.7, "rouge_l": 0.2, "chrf": 22.9}
+    arm |= {"chrf_min": 22.5, "chrf_max": 23.4, "runs": [{**old, "seed": 0, "model": "a"}]}
+    experiment = {"data": "n", "eval_data": "h", "budget": 5, "schedule": "s", "note": "n"}
+    experiment |= {"verdict": "v", "arms": [arm]}
+    experiment["comparisons"] = [
+        {"arm": "curated", "versus": "longest", "chrf": 22.9, "versus_chrf": 25.1,
+         "difference": -2.2, "ahead_share": 0.03, "resamples": 1000, "prompts": 100}
+    ]  # fmt: skip
+    result = ExperimentResult.from_dict(experiment)
+    curated = result.arm("curated")
+    assert curated.chrf is None and curated.chrf_min is None
+    assert (curated.corpus_chrf, curated.corpus_chrf_min, curated.corpus_chrf_max) == (
+        22.9,
+        22.5,
+        23.4,
+    )
+    assert curated.runs[0].corpus_chrf == 22.9 and curated.runs[0].chrf is None
+    (c,) = result.comparisons
+    assert c == Comparison(
+        arm="curated",
+        versus="longest",
+        resamples=1000,
+        prompts=100,
+        corpus_chrf=22.9,
+        versus_corpus_chrf=25.1,
+        corpus_difference=-2.2,
+        corpus_ahead_share=0.03,
+    )
+    assert c.sentence() == (
+        "curated vs longest on corpus chrF: 22.90 vs 25.10 (-2.20, ahead in 3% of 1,000 "
+        "resamples of 100 prompts)"
+    )
+
+
+def test_a_kept_evaluation_from_before_corpus_chrf_gets_its_figures_from_its_answers(tmp_path):
+    """--resume keeps an older eval.json's models: their answer figures are recomputed."""
+    from jobs.evaluation import resume as resume_state
+    from quality import metrics
+
+    answers, refs = ["Paris is the capital.", "Seven."], ["The capital is Paris.", "It is 5."]
+    old = {"name": "a", "base_model": "b", "adapter": None, "nll": 1.0, "perplexity": 2.7}
+    old |= {"rouge_l": 0.2, "chrf": 99.0, "tokens": 9, "rows": 3, "generated": 2, "seconds": 1}
+    (tmp_path / "eval.json").write_text(json.dumps({"models": [old]}))
+    records = [
+        {"model": "a", "id": f"h{i}", "generation": a, "reference": r, "chrf": 0.0}
+        for i, (a, r) in enumerate(zip(answers, refs, strict=True))
+    ]
+    records.append({"model": "a", "id": "h2", "nll": 1.0, "reference": "no answer asked"})
+    (tmp_path / "eval_samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary, kept = resume_state.figures_by_model(tmp_path, {"a"})["a"]
+    assert kept == records
+    per_answer = [metrics.chrf(a, r) for a, r in zip(answers, refs, strict=True)]
+    assert summary["chrf"] == pytest.approx(sum(per_answer) / 2, abs=1e-4)
+    assert summary["corpus_chrf"] == pytest.approx(metrics.corpus_chrf(answers, refs), abs=1e-4)
+    assert summary["length_ratio"] == pytest.approx(27 / 29, abs=1e-4)
+    assert summary["nll"] == 1.0  # the rest as it was
+    new = {**old, "corpus_chrf": 5.0}
+    (tmp_path / "eval.json").write_text(json.dumps({"models": [new]}))
+    assert resume_state.figures_by_model(tmp_path, {"a"})["a"][0] == new  # current: as is
 
 
 def test_experiment_json_round_trips(tmp_path):
@@ -465,6 +568,7 @@ def test_resume_evaluates_only_models_whose_fingerprint_changed(tmp_path, monkey
         chrf = {m: 10.0 * len(evaluated) for m in cfg.models}
         figures = {"base_model": "default", "adapter": None, "nll": 1.0, "perplexity": 2.7}
         figures |= {"rouge_l": 0.1, "tokens": 9, "rows": 3, "generated": 3, "seconds": 1.0}
+        figures |= {"corpus_chrf": 5.0}
         summaries = [{"name": m, "chrf": chrf[m], **figures} for m in cfg.models]
         samples = [{"model": m, "id": r["id"], "chrf": chrf[m]} for m in cfg.models for r in rows]
         return evaluate.finish(cfg, rows, summaries, samples)

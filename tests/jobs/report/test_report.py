@@ -138,11 +138,14 @@ def add_training_and_eval(run_dir: Path) -> None:
     models = [
         {
             "name": n,
+            "base_model": "default",
             "adapter": None,
             "nll": v,
             "perplexity": float(np.exp(v)),
             "rouge_l": 0.2,
             "chrf": 25.0,
+            "corpus_chrf": 21.5,
+            "length_ratio": 0.7,
             "tokens": 900,
             "rows": 20,
             "generated": 10,
@@ -163,6 +166,7 @@ def add_training_and_eval(run_dir: Path) -> None:
             "perplexity": 5.5,
             "rouge_l": 0.2,
             "chrf": chrf,
+            "corpus_chrf": chrf - 3.0,
             "rows": 10,
             "steps": 6,
             "tokens_seen": 1234,
@@ -181,7 +185,15 @@ def add_training_and_eval(run_dir: Path) -> None:
                 "verdict": "curated beats random on chrF: 25.00 vs 21.00 (+4.00)",
                 "seeds": [0, 1],
                 "arms": [
-                    {"arm": "base", "nll": 2.1, "perplexity": 8.2, "rouge_l": 0.1, "chrf": 20.0},
+                    {
+                        "arm": "base",
+                        "nll": 2.1,
+                        "perplexity": 8.2,
+                        "rouge_l": 0.1,
+                        "chrf": 20.0,
+                        "corpus_chrf": 23.0,
+                        "length_ratio": 1.13,
+                    },
                     {
                         "arm": "curated",
                         "rows": 10,
@@ -195,6 +207,10 @@ def add_training_and_eval(run_dir: Path) -> None:
                         "chrf": 25.0,
                         "chrf_min": 24.0,
                         "chrf_max": 26.0,
+                        "corpus_chrf": 22.0,
+                        "corpus_chrf_min": 21.0,
+                        "corpus_chrf_max": 23.0,
+                        "length_ratio": 0.7,
                         "runs": runs,
                     },
                 ],
@@ -219,6 +235,27 @@ def test_report_has_every_section_and_no_external_reference(tmp_path):
     headers = re.findall(r"<th>(.*?)</th>", experiment)
     assert headers == [c.header for c in COLUMNS]  # the CLI's columns, defined once
     assert "25.00 (24.00-26.00)" in experiment and "curated beats random on chrF" in experiment
+    assert "22.00 (21.00-23.00)" in experiment and "0.70x" in experiment  # corpus, length
+    evaluation = re.search(r'<section id="eval">.*?</section>', page, re.S).group(0)
+    headers = re.findall(r"<th>(.*?)</th>", evaluation)
+    assert headers[:5] == ["model", "chrF", "corpus chrF", "ROUGE-L", "answer length"]
+    assert "<td>25.00</td><td>21.50</td><td>0.2000</td><td>0.70x</td>" in evaluation
+
+
+def test_a_run_from_before_corpus_chrf_shows_its_figure_as_corpus_chrf(tmp_path):
+    """Older eval.json and experiment.json held corpus chrF under ``chrf``."""
+    run = write_run(tmp_path / "run", planted_rows())
+    add_training_and_eval(run)
+    for name in ("eval.json", "experiment.json"):
+        text = (run / name).read_text()
+        text = re.sub(r'"corpus_chrf(_min|_max)?": [0-9.]+, ', "", text)
+        (run / name).write_text(text)
+        assert "corpus_chrf" not in text
+    page = write_report(run).read_text()
+    evaluation = re.search(r'<section id="eval">.*?</section>', page, re.S).group(0)
+    assert "<td>base</td><td>-</td><td>25.00</td>" in evaluation
+    experiment = re.search(r'<section id="experiment">.*?</section>', page, re.S).group(0)
+    assert "<td>-</td><td>25.00 (24.00-26.00)</td>" in experiment
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<script" not in page
 
