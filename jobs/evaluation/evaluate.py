@@ -29,7 +29,7 @@ from rich.table import Table
 from infra.config import to_dict
 from infra.errors import FinesiftError, ModelNotFoundError
 from jobs.evaluation.config import EvalConfig, InferenceSettings
-from jobs.evaluation.result import EvalResult
+from jobs.evaluation.result import FORMAT, EvalResult
 from quality import metrics
 
 console = Console(stderr=True)
@@ -190,6 +190,7 @@ def finish(
 ) -> EvalResult:
     """Write eval.json (the models' figures on ``rows``) and eval_samples.jsonl."""
     result = {
+        "format": FORMAT,
         "eval_data": cfg.eval_data,
         "rows": len(rows),
         "generated_rows": sum(bool(r["generate"]) for r in rows),

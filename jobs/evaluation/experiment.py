@@ -7,14 +7,22 @@ Steps, all in ``--out``:
    seed), ``longest`` and ``full`` (OUT/arms/);
 3. train one LoRA adapter per arm and seed (OUT/adapters/ARM-seedN) with the same training
    settings, ``train.seed`` set to the seed;
-4. evaluate the base model and every adapter on the held-out rows (eval.json): chrF and
-   ROUGE-L of greedy answers, the headline, and NLL of the reference answers;
-5. compare curated with every other arm on chrF, mean over seeds, with a paired bootstrap
-   over the held-out prompts; write experiment.json, experiment.png and report.html.
+4. evaluate the base model and every adapter on the held-out rows (eval.json): chrF of
+   each greedy answer averaged over the answers (the headline), corpus chrF, ROUGE-L, the
+   answers' length against the references', and NLL of the reference answers;
+5. compare curated with every other arm on chrF and on corpus chrF, mean over seeds, each
+   with a paired bootstrap over the held-out prompts; write experiment.json,
+   experiment.png and report.html.
 
 Why generation first: on a 135M model, held-out NLL barely moves with data quality (the
 same 500-row budget drawn from clean rows and from a 36%-noisy pool gave NLL within 0.3%
 of each other, issue 15), while chrF of the answers separated them by several points.
+
+Why chrF per answer over corpus chrF: corpus chrF pools the character n-grams of all
+answers, so long answers weigh most, and its beta of 2 favours recall, which grows with
+length. On the Dolly experiment it ranked the models by how much they wrote, the untuned
+base model first (BENCHMARKS.md). The mean over answers counts every prompt once, as
+ROUGE-L and the bootstrap do.
 
 Equal epochs, not equal steps: each arm is trained the way a user would train on that
 dataset, so the cost columns show what training on everything costs, while curated,

@@ -6,20 +6,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+FORMAT = 2
+"""The format of eval.json and experiment.json (their ``format`` key). 2: ``chrf`` is the
+mean over answers of each answer's chrF, and ``corpus_chrf`` the corpus figure. 1 (files
+without the key): ``chrf`` was corpus chrF."""
+
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    """The keys of ``data`` that ``cls`` declares (files from newer versions may hold more).
-
-    Files written before ``corpus_chrf`` existed hold the corpus figure under ``chrf``
-    (and ``chrf_min`` / ``chrf_max``): it moves to ``corpus_chrf``, and ``chrf``, now the
-    mean over answers, is unknown (None).
-    """
-    if "chrf" in data and "corpus_chrf" not in data:
-        moved = {f"corpus_{k}": v for k, v in data.items() if k.startswith("chrf")}
-        data = {k: v for k, v in data.items() if not k.startswith("chrf")} | moved
-        data["chrf"] = None
+    """The keys of ``data`` that ``cls`` declares (files from newer versions may hold more)."""
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
+    """A model's, run's or arm's figures from a format 1 file: its corpus chrF (``chrf``,
+    ``chrf_min``, ``chrf_max``) moves to ``corpus_chrf*``; the mean over answers is unknown."""
+    moved = {f"corpus_{k}": v for k, v in data.items() if k.startswith("chrf")}
+    return {k: v for k, v in data.items() if not k.startswith("chrf")} | moved | {"chrf": None}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class EvalResult:
     config: dict[str, Any] = field(default_factory=dict)
     url: str | None = None
     """The server evaluated (--url), or None when the models ran here."""
+    format: int = FORMAT
 
     def model(self, name: str) -> ModelScore:
         """The figures of the model called ``name``.
@@ -79,9 +83,10 @@ class EvalResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalResult:
-        data = _known(cls, data)
-        models = [ModelScore(**_known(ModelScore, m)) for m in data.pop("models", [])]
-        return cls(models=models, **data)
+        old = data.get("format", 1) < 2
+        data = _known(cls, data) | {"format": FORMAT}
+        models = [_from_format_1(m) if old else m for m in data.pop("models", [])]
+        return cls(models=[ModelScore(**_known(ModelScore, m)) for m in models], **data)
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,8 @@ class Comparison:
     """As ``ahead_share``, on corpus chrF."""
 
     def sentence(self) -> str:
-        """The comparison in words, as the verdict states it."""
+        """The comparison in words, as the verdict states it: each figure with its own
+        verb, since the two can disagree."""
         parts = []
         if self.difference is not None:
             verb = "beats" if self.difference > 0 else "does not beat"
@@ -185,9 +191,10 @@ class Comparison:
                 + ")"
             )
         if self.corpus_difference is not None:
-            lead = "" if parts else f"{self.arm} vs {self.versus} "
+            where = "ahead of" if self.corpus_difference > 0 else "not ahead of"
+            subject = "and is" if parts else f"{self.arm} is"
             parts.append(
-                f"{lead}on corpus chrF: {self.corpus_chrf:.2f} vs "
+                f"{subject} {where} {self.versus} on corpus chrF: {self.corpus_chrf:.2f} vs "
                 f"{self.versus_corpus_chrf:.2f} ({self.corpus_difference:+.2f}"
                 + self._share(self.corpus_ahead_share)
                 + ")"
@@ -200,18 +207,17 @@ class Comparison:
         return f", ahead in {share:.0%} of {self.resamples:,} resamples of {self.prompts} prompts"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Comparison:
-        """A comparison of experiment.json; older files compared on corpus chrF only, under
-        the names the headline has now."""
-        if "corpus_difference" not in data and "difference" in data:
+    def from_dict(cls, data: dict[str, Any], format_1: bool = False) -> Comparison:
+        """A comparison of experiment.json; a format 1 file compared on corpus chrF only,
+        under the names the headline has now."""
+        if format_1:
             old = ("chrf", "versus_chrf", "difference", "ahead_share")
             data = {k: v for k, v in data.items() if k not in old} | {
                 ("versus_corpus_chrf" if k == "versus_chrf" else f"corpus_{k}"): data[k]
                 for k in old
                 if k in data
             }
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**_known(cls, data))
 
 
 @dataclass(frozen=True)
@@ -232,6 +238,7 @@ class ExperimentResult:
     """curated against each other arm trained (random, longest, full), on chrF."""
     prompts: int | None = None
     """Held-out prompts answered (chrF and ROUGE-L are over these)."""
+    format: int = FORMAT
 
     def arm(self, name: str) -> ArmResult:
         """The row of arm ``name`` (``base`` for the base model).
@@ -249,13 +256,18 @@ class ExperimentResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentResult:
-        data = _known(cls, data)
-        arms = [_arm(a) for a in data.pop("arms", [])]
-        comparisons = [Comparison.from_dict(c) for c in data.pop("comparisons", [])]
+        """experiment.json as written; a format 1 file's verdict is restated from its
+        comparisons, which were on corpus chrF, the figure its ``chrf`` named."""
+        old = data.get("format", 1) < 2
+        data = _known(cls, data) | {"format": FORMAT}
+        arms = [_arm(_from_format_1(a) if old else a, old) for a in data.pop("arms", [])]
+        comparisons = [Comparison.from_dict(c, old) for c in data.pop("comparisons", [])]
+        if old and comparisons:
+            data["verdict"] = "; ".join(c.sentence() for c in comparisons)
         return cls(arms=arms, comparisons=comparisons, **data)
 
 
-def _arm(data: dict[str, Any]) -> ArmResult:
+def _arm(data: dict[str, Any], old: bool) -> ArmResult:
     data = _known(ArmResult, data)
-    runs = [SeedRun(**_known(SeedRun, r)) for r in data.pop("runs", [])]
-    return ArmResult(runs=runs, **data)
+    runs = [_from_format_1(r) if old else r for r in data.pop("runs", [])]
+    return ArmResult(runs=[SeedRun(**_known(SeedRun, r)) for r in runs], **data)

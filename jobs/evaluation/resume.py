@@ -102,31 +102,29 @@ def kept_evaluations(eval_cfg: Any, fingerprints: dict[str, str]) -> dict[str, M
 
 def figures_by_model(directory: Path, names: set[str]) -> dict[str, ModelFigures]:
     """Each named model's summary (eval.json) and records (eval_samples.jsonl)."""
-    summaries = json.loads((directory / "eval.json").read_text(encoding="utf-8"))["models"]
+    evaluated = json.loads((directory / "eval.json").read_text(encoding="utf-8"))
     samples: dict[str, list[dict[str, Any]]] = {}
     with open(directory / "eval_samples.jsonl", encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
             samples.setdefault(record["model"], []).append(record)
-    return {
-        m["name"]: (with_answer_figures(m, samples.get(m["name"], [])), samples.get(m["name"], []))
-        for m in summaries
-        if m["name"] in names
-    }
+    out = {}
+    for summary in (m for m in evaluated["models"] if m["name"] in names):
+        records = samples.get(summary["name"], [])
+        if evaluated.get("format", 1) < 2:
+            summary = with_answer_figures(summary, records)
+        out[summary["name"]] = (summary, records)
+    return out
 
 
 def with_answer_figures(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A model's summary with the answer figures of the current finesift, recomputed from
-    its answers when an older eval.json lacks them (its ``chrf`` was corpus chrF)."""
+    """A format 1 summary (its ``chrf`` was corpus chrF) with the answer figures of the
+    current format, recomputed from the model's answers."""
     from jobs.evaluation.evaluate import answer_figures
 
-    if "corpus_chrf" in summary:
-        return summary
     answered = [r for r in records if "generation" in r]
-    figures = answer_figures(
-        [r["generation"] for r in answered], [r["reference"] for r in answered]
-    )
-    return {**summary, **figures}
+    preds, refs = [r["generation"] for r in answered], [r["reference"] for r in answered]
+    return {**summary, **answer_figures(preds, refs)}
 
 
 def record_evaluations(eval_cfg: Any, fingerprints: dict[str, str]) -> None:

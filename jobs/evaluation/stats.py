@@ -3,9 +3,11 @@ bootstrap behind the experiment's verdict. Pure numpy, no Ray.
 
 The bootstrap follows Koehn (2004) and sacrebleu's paired test: resample the held-out
 prompts with replacement, score both systems on the same resample from their summed
-per-prompt statistics (so a corpus metric such as chrF stays a corpus metric), and count
-how often one is ahead. An arm trained with several seeds is scored as the mean of its
-runs on each resample, the same figure the table reports.
+per-prompt statistics, and count how often one is ahead. The statistics make either kind
+of figure: chrF's n-gram counts give corpus chrF (a corpus metric stays one), and
+``[chrF of the answer, 1]`` gives the mean over answers. An arm trained with several
+seeds is scored as the mean of its runs on each resample, the same figure the table
+reports.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def resampled_scores(
     Args:
         runs: one ``[prompts, k]`` array of per-prompt statistics per run (seed).
         counts: from :func:`resample_counts`.
-        score: the metric of statistics summed over prompts (corpus chrF).
+        score: the metric of statistics summed over prompts (corpus chrF, or the mean
+            over answers).
 
     Returns:
         ``[resamples]`` floats.

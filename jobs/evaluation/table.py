@@ -60,7 +60,8 @@ LEGEND = (
     "chrF: of each answer against its reference, mean over the answers (the headline); "
     "corpus chrF: of the n-grams pooled over all answers, which rises with how much a "
     "model writes; answer length: the answers' characters over the references'. "
-    "chrF, ROUGE-L and NLL: mean over seeds (min-max over seeds in parentheses); "
+    "chrF, corpus chrF, ROUGE-L and NLL: mean over seeds (min-max over seeds in "
+    "parentheses); "
     "perplexity: exp of the mean NLL; rows, steps, tokens and time per run: mean per "
     "training run; time, all runs: the arm's training compute in wall time."
 )

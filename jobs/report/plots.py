@@ -148,20 +148,22 @@ def experiment_bars(arms: Sequence[dict[str, Any]]) -> str:
 
     Args:
         arms: experiment.json's ``arms``: ``[{"arm", "chrf", "chrf_min", "chrf_max",
-            "train_seconds_total"}]`` (older files: ``train_seconds`` only).
+            "corpus_chrf", "train_seconds_total"}]`` (older files: ``train_seconds`` only,
+            and corpus chrF alone, which the chart then shows).
     """
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, layout="constrained", figsize=(9, 3.4))
     names = [a["arm"] for a in arms]
     colors = [f"C{i % 10}" for i in range(len(arms))]
-    chrf = np.asarray([a.get("chrf") or 0.0 for a in arms], dtype=np.float64)
+    key, label = bar_figure(arms)
+    chrf = np.asarray([a.get(key) or 0.0 for a in arms], dtype=np.float64)
     # Error bars from the mean down to the worst seed and up to the best (none for one run).
-    low = np.asarray([_or(a.get("chrf_min"), c) for a, c in zip(arms, chrf, strict=True)])
-    high = np.asarray([_or(a.get("chrf_max"), c) for a, c in zip(arms, chrf, strict=True)])
+    low = np.asarray([_or(a.get(f"{key}_min"), c) for a, c in zip(arms, chrf, strict=True)])
+    high = np.asarray([_or(a.get(f"{key}_max"), c) for a, c in zip(arms, chrf, strict=True)])
     errors = np.vstack([chrf - low, high - chrf])
     bars = left.bar(names, chrf, color=colors, yerr=errors, capsize=4)
     left.bar_label(bars, fmt="{:.1f}", fontsize=8, label_type="center", color="white")
-    left.set_ylabel("chrF per answer, mean (higher is better)")
+    left.set_ylabel(f"{label} (higher is better)")
     seconds = [a.get("train_seconds_total") or a.get("train_seconds") or 0.0 for a in arms]
     bars = right.bar(names, seconds, color=colors)
     right.bar_label(bars, fmt="{:,.0f} s", fontsize=8)
@@ -169,6 +171,14 @@ def experiment_bars(arms: Sequence[dict[str, Any]]) -> str:
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
     return _to_uri(fig)
+
+
+def bar_figure(arms: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """The key and axis label of the experiment's bars: chrF per answer, or corpus chrF
+    for a file from before chrF per answer was recorded (every ``chrf`` None)."""
+    if all(a.get("chrf") is None for a in arms):
+        return "corpus_chrf", "corpus chrF"
+    return "chrf", "chrF per answer, mean"
 
 
 def _or(value: float | None, default: float) -> float:

@@ -220,7 +220,7 @@ def fake_experiment(arms=("curated", "random"), seeds=(0, 1), answers=None, over
         for name, triples in generations.items()
     ]
     evaluated = EvalResult.from_dict(
-        {"eval_data": "h", "models": models, "rows": 12, "generated_rows": 12}
+        {"format": 2, "eval_data": "h", "models": models, "rows": 12, "generated_rows": 12}
     )
     cost = {"rows": 12, "steps": 3, "tokens_seen": 100, "train_seconds": 3.0}
     trained = {r.model: cost for r in runs}
@@ -238,7 +238,7 @@ def test_verdict_compares_mean_chrf_with_a_paired_bootstrap():
     assert result.verdict.startswith("curated beats random on chrF")
     assert "ahead in 100% of 1,000 resamples of 12 prompts" in result.verdict
     assert vs_random.corpus_difference > 0 and vs_random.corpus_ahead_share == 1.0
-    assert "on corpus chrF" in result.verdict
+    assert ", and is ahead of random on corpus chrF: " in result.verdict
     assert "curated beats longest" in result.verdict
     # Swapped answers: curated now behind on every prompt.
     _, result = fake_experiment(answers={"curated": BAD, "random": GOOD})
@@ -274,7 +274,8 @@ def test_the_headline_counts_every_prompt_once_where_corpus_chrf_follows_length(
     assert c.difference > 0 and c.ahead_share > 0.9
     assert c.corpus_difference < 0 and c.corpus_ahead_share < 0.5
     assert c.sentence().startswith("curated beats random on chrF")
-    assert "on corpus chrF: " in c.sentence() and f"({c.corpus_difference:+.2f}" in c.sentence()
+    assert ", and is not ahead of random on corpus chrF: " in c.sentence()
+    assert f"({c.corpus_difference:+.2f}" in c.sentence()
 
 
 def test_files_from_before_corpus_chrf_keep_their_figure_under_its_name():
@@ -287,6 +288,13 @@ def test_files_from_before_corpus_chrf_keep_their_figure_under_its_name():
         {"eval_data": "h", "rows": 3, "generated_rows": 3, "models": [old]}
     )
     assert (score.models[0].chrf, score.models[0].corpus_chrf) == (None, 22.9)
+    current = EvalResult.from_dict({**score.to_dict(), "format": 2})
+    assert current == score and current.models[0].corpus_chrf == 22.9  # read as written
+    fresh = {**old, "corpus_chrf": None}  # format 2: chrf is the mean, whatever else is null
+    fresh_score = EvalResult.from_dict(
+        {"format": 2, "eval_data": "h", "rows": 3, "generated_rows": 0, "models": [fresh]}
+    )
+    assert fresh_score.models[0].chrf == 22.9 and fresh_score.models[0].corpus_chrf is None
     arm = {"arm": "curated", "nll": 1.0, "perplexity": 2.7, "rouge_l": 0.2, "chrf": 22.9}
     arm |= {"chrf_min": 22.5, "chrf_max": 23.4, "runs": [{**old, "seed": 0, "model": "a"}]}
     experiment = {"data": "n", "eval_data": "h", "budget": 5, "schedule": "s", "note": "n"}
@@ -315,10 +323,12 @@ def test_files_from_before_corpus_chrf_keep_their_figure_under_its_name():
         corpus_difference=-2.2,
         corpus_ahead_share=0.03,
     )
-    assert c.sentence() == (
-        "curated vs longest on corpus chrF: 22.90 vs 25.10 (-2.20, ahead in 3% of 1,000 "
-        "resamples of 100 prompts)"
+    sentence = (
+        "curated is not ahead of longest on corpus chrF: 22.90 vs 25.10 (-2.20, ahead in 3% "
+        "of 1,000 resamples of 100 prompts)"
     )
+    assert c.sentence() == sentence and result.verdict == sentence  # restated, not "v"
+    assert result.format == 2 and ExperimentResult.from_dict(result.to_dict()) == result
 
 
 def test_a_kept_evaluation_from_before_corpus_chrf_gets_its_figures_from_its_answers(tmp_path):
@@ -329,7 +339,7 @@ def test_a_kept_evaluation_from_before_corpus_chrf_gets_its_figures_from_its_ans
     answers, refs = ["Paris is the capital.", "Seven."], ["The capital is Paris.", "It is 5."]
     old = {"name": "a", "base_model": "b", "adapter": None, "nll": 1.0, "perplexity": 2.7}
     old |= {"rouge_l": 0.2, "chrf": 99.0, "tokens": 9, "rows": 3, "generated": 2, "seconds": 1}
-    (tmp_path / "eval.json").write_text(json.dumps({"models": [old]}))
+    (tmp_path / "eval.json").write_text(json.dumps({"models": [old]}))  # format 1
     records = [
         {"model": "a", "id": f"h{i}", "generation": a, "reference": r, "chrf": 0.0}
         for i, (a, r) in enumerate(zip(answers, refs, strict=True))
@@ -344,7 +354,7 @@ def test_a_kept_evaluation_from_before_corpus_chrf_gets_its_figures_from_its_ans
     assert summary["length_ratio"] == pytest.approx(27 / 29, abs=1e-4)
     assert summary["nll"] == 1.0  # the rest as it was
     new = {**old, "corpus_chrf": 5.0}
-    (tmp_path / "eval.json").write_text(json.dumps({"models": [new]}))
+    (tmp_path / "eval.json").write_text(json.dumps({"format": 2, "models": [new]}))
     assert resume_state.figures_by_model(tmp_path, {"a"})["a"][0] == new  # current: as is
 
 
@@ -568,7 +578,6 @@ def test_resume_evaluates_only_models_whose_fingerprint_changed(tmp_path, monkey
         chrf = {m: 10.0 * len(evaluated) for m in cfg.models}
         figures = {"base_model": "default", "adapter": None, "nll": 1.0, "perplexity": 2.7}
         figures |= {"rouge_l": 0.1, "tokens": 9, "rows": 3, "generated": 3, "seconds": 1.0}
-        figures |= {"corpus_chrf": 5.0}
         summaries = [{"name": m, "chrf": chrf[m], **figures} for m in cfg.models]
         samples = [{"model": m, "id": r["id"], "chrf": chrf[m]} for m in cfg.models for r in rows]
         return evaluate.finish(cfg, rows, summaries, samples)

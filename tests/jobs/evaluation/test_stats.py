@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jobs.evaluation.compare import mean_from_statistics
 from jobs.evaluation.stats import ahead_share, resample_counts, spread
 from quality.metrics import chrf_from_statistics, chrf_statistics, corpus_chrf
 
@@ -25,9 +26,9 @@ def test_resamples_draw_every_prompt_count_with_replacement():
     assert np.array_equal(counts, resample_counts(20, 300, seed=0))  # seeded
 
 
-def mean_score(summed: np.ndarray) -> float:
-    """Statistics [value, 1] per prompt: the mean value over the resampled prompts."""
-    return float(summed[0] / summed[1])
+mean_score = mean_from_statistics
+"""Statistics [value, 1] per prompt: the mean value over the resampled prompts (the
+experiment's headline, chrF per answer)."""
 
 
 def per_prompt(values) -> np.ndarray:
@@ -62,6 +63,18 @@ def test_an_arm_with_seeds_is_scored_by_the_mean_of_its_runs():
     assert ahead_share(runs, [per_prompt(base)], mean_score, 200) == 1.0
     runs = [per_prompt(base + 1), per_prompt(base - 4)]
     assert ahead_share(runs, [per_prompt(base)], mean_score, 200) == 0.0
+
+
+def test_the_mean_per_answer_matches_a_bootstrap_over_drawn_prompts():
+    """The summed [value, 1] statistics give the same share as averaging the values of the
+    prompts each resample drew, one by one."""
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(30, 8, size=30), rng.normal(31, 8, size=30)
+    counts = resample_counts(30, 400, seed=0)
+    drawn = [np.repeat(np.arange(30), row.astype(int)) for row in counts]
+    naive = np.array([a[i].mean() > b[i].mean() for i in drawn]).mean()
+    assert 0.05 < naive < 0.95  # a case where the share is not trivially 0 or 1
+    assert ahead_share([per_prompt(a)], [per_prompt(b)], mean_score, 400) == pytest.approx(naive)
 
 
 def test_runs_on_different_prompts_are_refused():

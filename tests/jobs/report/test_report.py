@@ -155,7 +155,13 @@ def add_training_and_eval(run_dir: Path) -> None:
     ]
     (run_dir / "eval.json").write_text(
         json.dumps(
-            {"eval_data": "heldout.jsonl", "rows": 20, "generated_rows": 10, "models": models}
+            {
+                "format": 2,
+                "eval_data": "heldout.jsonl",
+                "rows": 20,
+                "generated_rows": 10,
+                "models": models,
+            }
         )
     )
     runs = [
@@ -177,6 +183,7 @@ def add_training_and_eval(run_dir: Path) -> None:
     (run_dir / "experiment.json").write_text(
         json.dumps(
             {
+                "format": 2,
                 "data": "noisy.jsonl",
                 "eval_data": "heldout.jsonl",
                 "budget": 10,
@@ -240,6 +247,8 @@ def test_report_has_every_section_and_no_external_reference(tmp_path):
     headers = re.findall(r"<th>(.*?)</th>", evaluation)
     assert headers[:5] == ["model", "chrF", "corpus chrF", "ROUGE-L", "answer length"]
     assert "<td>25.00</td><td>21.50</td><td>0.2000</td><td>0.70x</td>" in evaluation
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<script" not in page
 
 
 def test_a_run_from_before_corpus_chrf_shows_its_figure_as_corpus_chrf(tmp_path):
@@ -248,16 +257,24 @@ def test_a_run_from_before_corpus_chrf_shows_its_figure_as_corpus_chrf(tmp_path)
     add_training_and_eval(run)
     for name in ("eval.json", "experiment.json"):
         text = (run / name).read_text()
-        text = re.sub(r'"corpus_chrf(_min|_max)?": [0-9.]+, ', "", text)
+        text = re.sub(r'"corpus_chrf(_min|_max)?": [0-9.]+, |"format": 2, ', "", text)
         (run / name).write_text(text)
-        assert "corpus_chrf" not in text
+        assert "corpus_chrf" not in text and '"format"' not in text
     page = write_report(run).read_text()
     evaluation = re.search(r'<section id="eval">.*?</section>', page, re.S).group(0)
     assert "<td>base</td><td>-</td><td>25.00</td>" in evaluation
     experiment = re.search(r'<section id="experiment">.*?</section>', page, re.S).group(0)
     assert "<td>-</td><td>25.00 (24.00-26.00)</td>" in experiment
-    assert not re.search(r'(src|href)="(https?:)?//', page)
-    assert "<script" not in page
+    from dataclasses import asdict
+
+    from jobs.evaluation.result import ExperimentResult
+    from jobs.report.plots import bar_figure
+
+    data = json.loads((run / "experiment.json").read_text())
+    arms = [asdict(a) for a in ExperimentResult.from_dict(data).arms]
+    assert bar_figure(arms) == ("corpus_chrf", "corpus chrF")  # the figure the file has
+    assert [a["corpus_chrf"] for a in arms] == [20.0, 25.0]
+    assert bar_figure([{"chrf": 25.0}, {"chrf": None}]) == ("chrf", "chrF per answer, mean")
 
 
 def test_dropped_rows_sit_beside_the_row_they_lost_to(tmp_path):
