@@ -53,16 +53,16 @@ DATA = ROOT.parent / "shared" / "data"
 CONFIG = ROOT / "configs" / "experiment.yaml"
 
 RATES = {
-    "train_seconds_per_token": 0.0158,
-    "train_overhead_seconds": 128.0,
-    "eval_seconds_per_answer_token": 0.0363,
+    "train_seconds_per_token": 0.0141,
+    "train_overhead_seconds": 127.0,
+    "eval_seconds_per_answer_token": 0.0397,
     "curate_seconds": 173.0,
 }
 """Rates of the 2-core dev machine, as this bench measured them (it prints them after a
-run) over the 500-row arms' six training runs and seven evaluations of 2026-12-06
-(BENCHMARKS.md): training time per trained token (loop only) and per run (Ray Train worker
-start, model load, the two held-out losses), evaluation time per answer token asked for,
-and curating the pool."""
+run) over the nine training runs and eight evaluations of 2026-12-06 (BENCHMARKS.md):
+training time per trained token (loop only) and per run (Ray Train worker start, model
+load, the two held-out losses), evaluation time per answer token asked for, and curating
+the pool. Some runs shared the machine with the test suite, so these are on the slow side."""
 
 FULL = {"budget": 500, "prompts": 100, "nll_rows": 200, "max_new_tokens": 128, "max_steps": 0}
 QUICK = {"budget": 40, "prompts": 12, "nll_rows": 24, "max_new_tokens": 32, "max_steps": 4}
