@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,42 +142,47 @@ def compare(
         return []
     corpus_stats, answer_stats = chrf_statistics_per_model(generations)
     prompts = len(generations.get(curated.runs[0].model, []))
+    n = cfg.bootstrap_resamples
     comparisons = []
     for other in (a for a in arms if a.arm not in ("base", "curated") and a.chrf is not None):
-
-        def share(stats: dict[str, Any], score: Any, other: ArmResult = other) -> float | None:
-            if not cfg.bootstrap_resamples:
-                return None
-            return round(
-                ahead_share(
-                    [stats[r.model] for r in curated.runs],
-                    [stats[r.model] for r in other.runs],
-                    score,
-                    resamples=cfg.bootstrap_resamples,
-                ),
-                4,
-            )
-
         corpus = curated.corpus_chrf is not None and other.corpus_chrf is not None
         comparisons.append(
             Comparison(
                 arm="curated",
                 versus=other.arm,
-                resamples=cfg.bootstrap_resamples,
+                resamples=n,
                 prompts=prompts,
                 chrf=curated.chrf,
                 versus_chrf=other.chrf,
                 difference=round(curated.chrf - other.chrf, 4),
-                ahead_share=share(answer_stats, mean_from_statistics),
+                ahead_share=_ahead(n, curated, other, answer_stats, mean_from_statistics),
                 corpus_chrf=curated.corpus_chrf,
                 versus_corpus_chrf=other.corpus_chrf,
                 corpus_difference=(
                     round(curated.corpus_chrf - other.corpus_chrf, 4) if corpus else None
                 ),
-                corpus_ahead_share=share(corpus_stats, chrf_from_statistics) if corpus else None,
+                corpus_ahead_share=(
+                    _ahead(n, curated, other, corpus_stats, chrf_from_statistics)
+                    if corpus
+                    else None
+                ),
             )
         )
     return comparisons
+
+
+def _ahead(
+    resamples: int,
+    arm: ArmResult,
+    versus: ArmResult,
+    stats: dict[str, Any],
+    score: Callable[[Any], float],
+) -> float | None:
+    """Share of paired bootstrap resamples in which ``arm`` is ahead (None: no bootstrap)."""
+    if not resamples:
+        return None
+    runs = [stats[r.model] for r in arm.runs], [stats[r.model] for r in versus.runs]
+    return round(ahead_share(*runs, score, resamples=resamples), 4)
 
 
 def mean_from_statistics(summed: Any) -> float:
