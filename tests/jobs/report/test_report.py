@@ -319,6 +319,17 @@ def test_bad_run_directories_are_named(tmp_path):
         write_report(tmp_path / "empty")
 
 
+def test_an_eval_json_missing_a_field_gets_a_one_line_error(tmp_path):
+    run = write_run(tmp_path / "run", planted_rows())
+    add_training_and_eval(run)
+    evaluated = json.loads((run / "eval.json").read_text())
+    del evaluated["models"][0]["base_model"]
+    (run / "eval.json").write_text(json.dumps(evaluated))
+    with pytest.raises(InputError, match="eval.json cannot be read .*base_model.*rerun") as err:
+        write_report(run)
+    assert "\n" not in str(err.value)
+
+
 def test_report_renders_in_headless_chromium(tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
