@@ -349,37 +349,15 @@ def print_table(result: EvalResult, out: Console | None = None) -> None:
         f"(answers generated for {result.generated_rows})"
         + (f" by the server at {result.url}" if result.url else "")
     )
-    columns = (
-        "model",
-        "chrF",
-        "corpus chrF",
-        "ROUGE-L",
-        "answer length",
-        "NLL",
-        "perplexity",
-        "tokens",
-        "seconds",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for m in result.models:
-        table.add_row(
-            m.name,
-            _fmt(m.chrf, "{:.2f}"),
-            _fmt(m.corpus_chrf, "{:.2f}"),
-            _fmt(m.rouge_l, "{:.4f}"),
-            _fmt(m.length_ratio, "{:.2f}x"),
-            _fmt(m.nll, "{:.4f}"),
-            _fmt(m.perplexity, "{:.2f}"),
-            f"{m.tokens:,}",
-            f"{m.seconds:.0f}",
-        )
+    from jobs.evaluation.table import EVAL_COLUMNS, EVAL_LEGEND, eval_cells
+
+    table.caption = EVAL_LEGEND
+    for column in EVAL_COLUMNS:
+        table.add_column(column.header, justify="right" if column.numeric else "left")
+    for row in eval_cells(result):
+        table.add_row(*row)
     console_out = out or Console()
     console_out.print(table)
     for m in result.models:
         if m.note:
             console_out.print(f"[yellow]{m.name}:[/] {escape(m.note)}")
-
-
-def _fmt(value: float | None, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)

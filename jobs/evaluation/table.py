@@ -1,7 +1,9 @@
-"""The experiment table, defined once: the CLI prints it (rich) and report.html shows it.
+"""The experiment and eval tables, each defined once: the CLI prints them (rich) and
+report.html shows them.
 
-Each column is a header and a function from an arm's :class:`ArmResult` to the text of its
-cell. Generation figures (chrF first: the headline) come before NLL and the training cost.
+Each column is a header and a function from an arm's :class:`ArmResult` (or a model's
+:class:`ModelScore`) to the text of its cell. Generation figures (chrF first: the
+headline) come before NLL and the training cost.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jobs.evaluation.result import ArmResult, ExperimentResult
+from jobs.evaluation.result import EvalResult, ExperimentResult, ModelScore
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,8 @@ class Column:
     """One column of the experiment table."""
 
     header: str
-    cell: Callable[[ArmResult], str]
+    cell: Callable[[Any], str]
+    """From an :class:`ArmResult` (experiment) or a :class:`ModelScore` (eval)."""
     numeric: bool = True
     """Right-aligned in the CLI."""
 
@@ -65,6 +68,33 @@ LEGEND = (
     "perplexity: exp of the mean NLL; rows, steps, tokens and time per run: mean per "
     "training run; time, all runs: the arm's training compute in wall time."
 )
+
+
+def _model_cell(header: str, figure: Callable[[ModelScore], Any], pattern: str) -> Column:
+    return Column(header, lambda m: _fmt(figure(m), pattern))
+
+
+EVAL_COLUMNS: tuple[Column, ...] = (
+    Column("model", lambda m: m.name, numeric=False),
+    _model_cell("chrF", lambda m: m.chrf, "{:.2f}"),
+    _model_cell("corpus chrF", lambda m: m.corpus_chrf, "{:.2f}"),
+    _model_cell("ROUGE-L", lambda m: m.rouge_l, "{:.4f}"),
+    _model_cell("answer length", lambda m: m.length_ratio, "{:.2f}x"),
+    _model_cell("NLL", lambda m: m.nll, "{:.4f}"),
+    _model_cell("perplexity", lambda m: m.perplexity, "{:.2f}"),
+    _model_cell("tokens", lambda m: m.tokens, "{:,}"),
+    _model_cell("time", lambda m: m.seconds, "{:,.0f} s"),
+)
+EVAL_LEGEND = (
+    "chrF: of each answer against its reference, mean over the answers; corpus chrF: of "
+    "the n-grams pooled over all answers, which rises with answer length; answer length: "
+    "the answers' characters over the references'. NLL is nats per answer token."
+)
+
+
+def eval_cells(result: EvalResult) -> list[list[str]]:
+    """Every model's row of cells, in the order of :data:`EVAL_COLUMNS` (plain text)."""
+    return [[column.cell(m) for column in EVAL_COLUMNS] for m in result.models]
 
 
 def cells(result: ExperimentResult) -> list[list[str]]:

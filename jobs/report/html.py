@@ -276,29 +276,15 @@ def _eval_table(data: dict[str, Any]) -> str:
         result = EvalResult.from_dict(data)
     except TypeError as exc:  # a field missing: not written by `finesift eval`
         raise InputError(f"eval.json cannot be read ({exc}); rerun `finesift eval`") from exc
-    rows = [
-        [
-            _e(m.name),
-            _num(m.chrf, "{:.2f}"),
-            _num(m.corpus_chrf, "{:.2f}"),
-            _num(m.rouge_l, "{:.4f}"),
-            _num(m.length_ratio, "{:.2f}x"),
-            _num(m.nll, "{:.4f}"),
-            _num(m.perplexity, "{:.2f}"),
-            _num(m.tokens),
-            _num(m.seconds, "{:,.0f} s"),
-        ]
-        for m in result.models
-    ]
+    from jobs.evaluation.table import EVAL_COLUMNS, EVAL_LEGEND, eval_cells
+
+    rows = [[_e(cell) for cell in row] for row in eval_cells(result)]
     note = (
         f'<p class="note">{_num(result.rows)} held-out rows of {_e(result.eval_data)}; '
-        f"answers generated (greedy) for {_num(result.generated_rows)}. chrF is of each "
-        "answer, mean over the answers; corpus chrF pools the n-grams of all answers and "
-        "rises with answer length; answer length is the answers' characters over the "
-        "references'. NLL is nats per answer token.</p>"
+        f"answers generated (greedy) for {_num(result.generated_rows)}. "
+        f"{_e(EVAL_LEGEND)}</p>"
     )
-    headers = ["model", "chrF", "corpus chrF", "ROUGE-L", "answer length", "NLL", "perplexity"]
-    return note + _table([*headers, "tokens", "time"], rows)
+    return note + _table([c.header for c in EVAL_COLUMNS], rows)
 
 
 def _experiment(data: dict[str, Any]) -> str:

@@ -186,6 +186,10 @@ def test_a_server_without_prompt_logprobs_reports_nll_as_not_available(
     print_table(result, console)
     shown = console.export_text()
     assert "NLL not available" in shown and "http://testserver" in shown
+    from jobs.evaluation.table import EVAL_COLUMNS
+
+    assert all(c.header in shown for c in EVAL_COLUMNS)  # the report's columns too
+    assert "100.00" in shown and "1.00x" in shown  # chrF and length of exact answers
 
 
 def test_a_model_the_server_does_not_serve_stops_with_its_message(
