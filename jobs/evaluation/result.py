@@ -18,6 +18,19 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
+def is_format_1(data: dict[str, Any]) -> bool:
+    """Whether eval.json's or experiment.json's content predates ``corpus_chrf``.
+
+    Raises:
+        ValueError: ``format`` is not a whole number (the file was edited or is not
+            finesift's).
+    """
+    value = data.get("format", 1)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"format must be a whole number such as {FORMAT}, not {value!r}")
+    return value < 2
+
+
 def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
     """A model's, run's or arm's figures from a format 1 file: its corpus chrF (``chrf``,
     ``chrf_min``, ``chrf_max``) moves to ``corpus_chrf*``; the mean over answers is unknown."""
@@ -83,7 +96,7 @@ class EvalResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalResult:
-        old = data.get("format", 1) < 2
+        old = is_format_1(data)
         data = _known(cls, data) | {"format": FORMAT}
         models = [_from_format_1(m) if old else m for m in data.pop("models", [])]
         return cls(models=[ModelScore(**_known(ModelScore, m)) for m in models], **data)
@@ -258,7 +271,7 @@ class ExperimentResult:
     def from_dict(cls, data: dict[str, Any]) -> ExperimentResult:
         """experiment.json as written; a format 1 file's verdict is restated from its
         comparisons, which were on corpus chrF, the figure its ``chrf`` named."""
-        old = data.get("format", 1) < 2
+        old = is_format_1(data)
         data = _known(cls, data) | {"format": FORMAT}
         arms = [_arm(_from_format_1(a) if old else a, old) for a in data.pop("arms", [])]
         comparisons = [Comparison.from_dict(c, old) for c in data.pop("comparisons", [])]

@@ -102,7 +102,16 @@ def kept_evaluations(eval_cfg: Any, fingerprints: dict[str, str]) -> dict[str, M
 
 def figures_by_model(directory: Path, names: set[str]) -> dict[str, ModelFigures]:
     """Each named model's summary (eval.json) and records (eval_samples.jsonl)."""
+    from infra.errors import InputError
+    from jobs.evaluation.result import is_format_1
+
     evaluated = json.loads((directory / "eval.json").read_text(encoding="utf-8"))
+    try:
+        format_1 = is_format_1(evaluated)
+    except ValueError as exc:
+        raise InputError(
+            f"{directory / 'eval.json'}: {exc}; remove the file to evaluate again"
+        ) from exc
     samples: dict[str, list[dict[str, Any]]] = {}
     with open(directory / "eval_samples.jsonl", encoding="utf-8") as handle:
         for line in handle:
@@ -111,7 +120,7 @@ def figures_by_model(directory: Path, names: set[str]) -> dict[str, ModelFigures
     out = {}
     for summary in (m for m in evaluated["models"] if m["name"] in names):
         records = samples.get(summary["name"], [])
-        if evaluated.get("format", 1) < 2:
+        if format_1:
             summary = with_answer_figures(summary, records)
         out[summary["name"]] = (summary, records)
     return out

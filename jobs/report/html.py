@@ -274,7 +274,10 @@ def _eval_table(data: dict[str, Any]) -> str:
 
     try:
         result = EvalResult.from_dict(data)
-    except TypeError as exc:  # a field missing: not written by `finesift eval`
+    except (
+        TypeError,
+        ValueError,
+    ) as exc:  # a field missing or malformed: not written by `finesift eval`
         raise InputError(f"eval.json cannot be read ({exc}); rerun `finesift eval`") from exc
     from jobs.evaluation.table import EVAL_COLUMNS, EVAL_LEGEND, eval_cells
 
@@ -294,7 +297,10 @@ def _experiment(data: dict[str, Any]) -> str:
 
     try:
         result = ExperimentResult.from_dict(data)
-    except TypeError as exc:  # a field missing: not written by `finesift experiment`
+    except (
+        TypeError,
+        ValueError,
+    ) as exc:  # a field missing or malformed: not written by `finesift experiment`
         raise InputError(
             f"experiment.json cannot be read ({exc}); rerun `finesift experiment`"
         ) from exc

@@ -356,6 +356,11 @@ def test_a_kept_evaluation_from_before_corpus_chrf_gets_its_figures_from_its_ans
     new = {**old, "corpus_chrf": 5.0}
     (tmp_path / "eval.json").write_text(json.dumps({"format": 2, "models": [new]}))
     assert resume_state.figures_by_model(tmp_path, {"a"})["a"][0] == new  # current: as is
+    (tmp_path / "eval.json").write_text(json.dumps({"format": "2", "models": [new]}))
+    with pytest.raises(InputError, match="eval.json: format must be a whole number .*remove"):
+        resume_state.figures_by_model(tmp_path, {"a"})
+    with pytest.raises(ValueError, match="not True"):
+        EvalResult.from_dict({"format": True, "models": []})
 
 
 def test_experiment_json_round_trips(tmp_path):

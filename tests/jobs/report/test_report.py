@@ -328,6 +328,11 @@ def test_an_eval_json_missing_a_field_gets_a_one_line_error(tmp_path):
     with pytest.raises(InputError, match="eval.json cannot be read .*base_model.*rerun") as err:
         write_report(run)
     assert "\n" not in str(err.value)
+    evaluated["format"] = "two"
+    evaluated["models"][0]["base_model"] = "default"
+    (run / "eval.json").write_text(json.dumps(evaluated))
+    with pytest.raises(InputError, match="eval.json cannot be read .*format must be a whole"):
+        write_report(run)
 
 
 def test_report_renders_in_headless_chromium(tmp_path):
